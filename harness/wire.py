@@ -1,0 +1,430 @@
+"""Klaviyo's wire rules, in one place: endpoints, limits, body validation and error documents.
+
+Every endpoint of the stand-in uses this module, so a rule changes in one spot. The rules come
+from `klaviyo-wire-facts.md`; choices no source confirms are marked [inferred] and documented
+in docs/stub.md. Validation splits problems in two, as Klaviyo does:
+
+* *rejections*: the request is refused at once (400 with JSON:API errors);
+* *late problems*: Klaviyo answers 202 and the data is lost or useless later (a string `value`
+  counts no revenue). The stand-in answers 202 too and records the event as bad, with reasons.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_PROPERTIES = 400
+MAX_STRING_BYTES = 100 * 1024
+MAX_METRIC_NAME = 127  # "< 128 characters"
+MAX_BULK_EVENTS = 1000
+
+CORS_ALLOW_HEADERS = "content-type, revision, x-klaviyo-onsite, x-klaviyo-js-url, accept, authorization"
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$")
+COMPANY_ID = re.compile(r"^[A-Za-z0-9]{6}$")
+PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9]+$")
+ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+)
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    body: str  # which validator: "event", "profile", "subscription", "bulk"
+    auth: str  # "public" (company_id query) or "private" (Authorization header)
+    burst_per_second: int
+    steady_per_minute: int
+
+
+# Klaviyo's limits per endpoint [spec]; the stand-in enforces them only when switched on.
+ENDPOINTS: dict[str, Endpoint] = {
+    e.path: e
+    for e in (
+        Endpoint("/client/events", "event", "public", 350, 3500),
+        Endpoint("/client/profiles", "profile", "public", 350, 3500),
+        Endpoint("/client/subscriptions", "subscription", "public", 350, 750),
+        Endpoint("/client/event-bulk-create", "bulk", "public", 10, 150),
+        Endpoint("/api/events", "event", "private", 350, 3500),
+    )
+}
+GONE_PATHS = ("/api/track", "/api/identify")
+
+PROFILE_IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "_kx")
+PROFILE_STRING_ATTRIBUTES = (
+    *PROFILE_IDENTIFIERS,
+    "first_name",
+    "last_name",
+    "organization",
+    "locale",
+    "title",
+    "image",
+)
+LOCATION_KEYS = (
+    "address1", "address2", "city", "country", "latitude", "longitude", "region", "zip",
+    "timezone", "ip",
+)
+EVENT_ATTRIBUTES = (
+    "properties", "time", "value", "value_currency", "unique_id", "backfill", "metric", "profile",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: where (JSON pointer) and what."""
+
+    pointer: str
+    detail: str
+    status: int = 400
+    code: str = "invalid"
+
+    def to_reason(self) -> dict:
+        return {"pointer": self.pointer, "detail": self.detail, "code": self.code}
+
+
+TITLES = {
+    400: "Invalid input.",
+    401: "Authentication credentials were not provided or are invalid.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    410: "This endpoint has been retired.",
+    413: "Request entity too large.",
+    415: "Unsupported media type.",
+    429: "Request was throttled.",
+    500: "A server error occurred.",
+}
+
+
+def error_document(problems: list[Problem], *, parameter: str | None = None) -> dict:
+    """A JSON:API error document, as Klaviyo sends it."""
+    errors = []
+    for p in problems:
+        source = {"parameter": parameter} if parameter else {"pointer": p.pointer}
+        errors.append(
+            {
+                "id": str(uuid.uuid4()),
+                "status": p.status,
+                "code": p.code,
+                "title": TITLES.get(p.status, "Error."),
+                "detail": p.detail,
+                "source": source,
+            }
+        )
+    return {"errors": errors}
+
+
+@dataclass
+class Findings:
+    """The outcome of validating one body: rejections (400) and late problems (202, bad)."""
+
+    rejections: list[Problem] = field(default_factory=list)
+    late: list[Problem] = field(default_factory=list)
+
+    def reject(self, pointer: str, detail: str) -> None:
+        self.rejections.append(Problem(pointer, detail))
+
+    def warn(self, pointer: str, detail: str) -> None:
+        self.late.append(Problem(pointer, detail, status=202, code="accepted_but_lost"))
+
+
+def json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _expect(found: Findings, value: object, pointer: str, *types: str) -> bool:
+    actual = json_type(value)
+    if actual in types:
+        return True
+    found.reject(pointer, f"must be {' or '.join(types)}, got {actual}")
+    return False
+
+
+def _object_at(found: Findings, parent: dict, key: str, pointer: str, *, required: bool) -> dict | None:
+    """The object at parent[key], recording a rejection when it is missing or not an object."""
+    here = f"{pointer}/{key}"
+    if key not in parent or parent[key] is None:
+        if required:
+            found.reject(here, f"'{key}' is a required field")
+        return None
+    return parent[key] if _expect(found, parent[key], here, "object") else None
+
+
+def _resource(found: Findings, parent: dict, pointer: str, type_name: str) -> dict | None:
+    """Checks `{"data": {"type": type_name, "attributes": {...}}}` under parent; returns data."""
+    data = _object_at(found, parent, "data", pointer, required=True)
+    if data is None:
+        return None
+    here = f"{pointer}/data"
+    if data.get("type") != type_name:
+        found.reject(f"{here}/type", f"must be '{type_name}', got {data.get('type')!r}")
+    return data
+
+
+def _unknown_keys(found: Findings, obj: dict, allowed: tuple[str, ...], pointer: str, what: str) -> None:
+    # [inferred] Klaviyo rejects fields its resource doesn't know; catching a misspelt
+    # `unique_id` here beats discovering later that dedup never happened.
+    for key in obj:
+        if key not in allowed:
+            found.reject(f"{pointer}/{key}", f"'{key}' is not a valid field for the resource '{what}'")
+
+
+def check_datetime(found: Findings, value: object, pointer: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not ISO_DATETIME.match(value):
+        found.reject(pointer, f"must be an ISO 8601 date-time such as 2023-10-15T00:00:00Z, got {value!r}")
+        return
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        found.reject(pointer, f"is not a real date-time: {value!r}")
+
+
+def _check_strings_size(found: Findings, value: object, pointer: str) -> None:
+    if isinstance(value, str):
+        if len(value.encode("utf-8")) > MAX_STRING_BYTES:
+            found.reject(pointer, f"string is longer than {MAX_STRING_BYTES // 1024} KB")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_strings_size(found, v, f"{pointer}/{escape_pointer(str(k))}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_strings_size(found, v, f"{pointer}/{i}")
+
+
+def escape_pointer(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def check_profile_attributes(
+    found: Findings, attrs: dict, pointer: str, *, allow_subscriptions: bool = False
+) -> None:
+    allowed = (*PROFILE_STRING_ATTRIBUTES, "location", "properties", "meta")
+    if allow_subscriptions:
+        allowed = (*allowed, "subscriptions")
+    _unknown_keys(found, attrs, allowed, pointer, "profile")
+    for key in PROFILE_STRING_ATTRIBUTES:
+        if attrs.get(key) is not None:
+            _expect(found, attrs[key], f"{pointer}/{key}", "string")
+    email = attrs.get("email")
+    if isinstance(email, str) and not EMAIL.match(email):
+        found.reject(f"{pointer}/email", f"Invalid email address: {email!r}")
+    phone = attrs.get("phone_number")
+    if isinstance(phone, str) and not E164.match(phone):
+        found.reject(
+            f"{pointer}/phone_number",
+            f"Invalid phone number format (E.164 expected, e.g. +15005550006): {phone!r}",
+        )
+    location = _object_at(found, attrs, "location", pointer, required=False)
+    if location is not None:
+        _unknown_keys(found, location, LOCATION_KEYS, f"{pointer}/location", "location")
+        for key, value in location.items():
+            kinds = ("string", "number", "null") if key in ("latitude", "longitude") else ("string", "null")
+            _expect(found, value, f"{pointer}/location/{key}", *kinds)
+    _object_at(found, attrs, "properties", pointer, required=False)
+    meta = _object_at(found, attrs, "meta", pointer, required=False)
+    if meta is not None:
+        _unknown_keys(found, meta, ("patch_properties", "patch_identifiers"), f"{pointer}/meta", "meta")
+        patch = _object_at(found, meta, "patch_properties", f"{pointer}/meta", required=False)
+        if patch is not None:
+            _unknown_keys(found, patch, ("append", "unappend", "unset"), f"{pointer}/meta/patch_properties", "patch_properties")
+
+
+def profile_identifiers(data: dict) -> dict:
+    """The identifiers a profile resource carries (its `id` included)."""
+    attrs = data.get("attributes") or {}
+    found = {k: attrs[k] for k in PROFILE_IDENTIFIERS if isinstance(attrs.get(k), str) and attrs[k]}
+    if isinstance(data.get("id"), str) and data["id"]:
+        found["id"] = data["id"]
+    return found
+
+
+def _check_profile_resource(found: Findings, parent: dict, pointer: str, *, need_identifier: bool) -> None:
+    data = _resource(found, parent, pointer, "profile")
+    if data is None:
+        return
+    here = f"{pointer}/data"
+    if data.get("id") is not None:
+        _expect(found, data["id"], f"{here}/id", "string")
+    attrs = _object_at(found, data, "attributes", here, required=True)
+    if attrs is None:
+        return
+    check_profile_attributes(found, attrs, f"{here}/attributes")
+    if need_identifier and not profile_identifiers(data):
+        found.reject(
+            f"{here}/attributes",
+            "The profile needs at least one identifier: id, email, phone_number, external_id, anonymous_id or _kx",
+        )
+
+
+def _check_event_attributes(found: Findings, attrs: dict, pointer: str, *, with_profile: bool) -> None:
+    allowed = EVENT_ATTRIBUTES if with_profile else tuple(a for a in EVENT_ATTRIBUTES if a != "profile")
+    _unknown_keys(found, attrs, allowed, pointer, "event")
+    props = _object_at(found, attrs, "properties", pointer, required=True)
+    if props is not None:
+        if len(props) > MAX_PROPERTIES:
+            found.reject(f"{pointer}/properties", f"has {len(props)} keys; at most {MAX_PROPERTIES} are allowed")
+        _check_strings_size(found, props, f"{pointer}/properties")
+        if "$value" in props:
+            found.warn(
+                f"{pointer}/properties/$value",
+                "'$value' inside properties is not revenue on this API: send it as attributes.value",
+            )
+    check_datetime(found, attrs.get("time"), f"{pointer}/time")
+    value = attrs.get("value")
+    if isinstance(value, str):
+        found.warn(
+            f"{pointer}/value",
+            f"value is the string {value!r}: Klaviyo accepts it but counts no revenue; send a number",
+        )
+    elif value is not None:
+        _expect(found, value, f"{pointer}/value", "number")
+    currency = attrs.get("value_currency")
+    if currency is not None and (not isinstance(currency, str) or not CURRENCY.match(currency)):
+        found.reject(f"{pointer}/value_currency", f"must be an ISO 4217 code such as USD, got {currency!r}")
+    if attrs.get("unique_id") is not None:
+        _expect(found, attrs["unique_id"], f"{pointer}/unique_id", "string")
+    if attrs.get("backfill") is not None:
+        _expect(found, attrs["backfill"], f"{pointer}/backfill", "boolean")
+    metric = _object_at(found, attrs, "metric", pointer, required=True)
+    if metric is not None:
+        data = _resource(found, metric, f"{pointer}/metric", "metric")
+        if data is not None:
+            m_attrs = _object_at(found, data, "attributes", f"{pointer}/metric/data", required=True)
+            if m_attrs is not None:
+                name_ptr = f"{pointer}/metric/data/attributes/name"
+                name = m_attrs.get("name")
+                if name is None:
+                    found.reject(name_ptr, "'name' is a required field")
+                elif _expect(found, name, name_ptr, "string"):
+                    if not name.strip():
+                        found.reject(name_ptr, "metric name must not be blank")
+                    elif len(name) > MAX_METRIC_NAME:
+                        found.reject(name_ptr, f"metric name must be shorter than 128 characters ({len(name)} given)")
+                if m_attrs.get("service") is not None:
+                    _expect(found, m_attrs["service"], f"{pointer}/metric/data/attributes/service", "string")
+    if with_profile:
+        profile = _object_at(found, attrs, "profile", pointer, required=True)
+        if profile is not None:
+            _check_profile_resource(found, profile, f"{pointer}/profile", need_identifier=True)
+
+
+def validate_event(body: object) -> Findings:
+    """`EventCreateQueryV2`: POST /client/events and /api/events."""
+    found = Findings()
+    if not _expect(found, body, "", "object"):
+        return found
+    data = _resource(found, body, "", "event")
+    if data is not None:
+        attrs = _object_at(found, data, "attributes", "/data", required=True)
+        if attrs is not None:
+            _check_event_attributes(found, attrs, "/data/attributes", with_profile=True)
+    return found
+
+
+def validate_profile(body: object) -> Findings:
+    """`OnsiteProfileCreateQuery`: POST /client/profiles (identify)."""
+    found = Findings()
+    if not _expect(found, body, "", "object"):
+        return found
+    _check_profile_resource(found, body, "", need_identifier=True)
+    return found
+
+
+def validate_subscription(body: object) -> Findings:
+    """`OnsiteSubscriptionCreateQuery`: POST /client/subscriptions (needs relationships.list)."""
+    found = Findings()
+    if not _expect(found, body, "", "object"):
+        return found
+    data = _resource(found, body, "", "subscription")
+    if data is None:
+        return found
+    attrs = _object_at(found, data, "attributes", "/data", required=True)
+    if attrs is not None:
+        profile = _object_at(found, attrs, "profile", "/data/attributes", required=True)
+        if profile is not None:
+            p_data = _resource(found, profile, "/data/attributes/profile", "profile")
+            if p_data is not None:
+                p_attrs = _object_at(found, p_data, "attributes", "/data/attributes/profile/data", required=True)
+                if p_attrs is not None:
+                    check_profile_attributes(
+                        found, p_attrs, "/data/attributes/profile/data/attributes", allow_subscriptions=True
+                    )
+    rel = _object_at(found, data, "relationships", "/data", required=True)
+    if rel is not None:
+        lst = _object_at(found, rel, "list", "/data/relationships", required=True)
+        if lst is not None:
+            l_data = _resource(found, lst, "/data/relationships/list", "list")
+            if l_data is not None and not isinstance(l_data.get("id"), str):
+                found.reject("/data/relationships/list/data/id", "the list id is required (a string)")
+    return found
+
+
+def validate_bulk(body: object) -> Findings:
+    """`EventsBulkCreateQuery`: POST /client/event-bulk-create (one profile, many events)."""
+    found = Findings()
+    if not _expect(found, body, "", "object"):
+        return found
+    data = _resource(found, body, "", "event-bulk-create")
+    if data is None:
+        return found
+    attrs = _object_at(found, data, "attributes", "/data", required=True)
+    if attrs is None:
+        return found
+    profile = _object_at(found, attrs, "profile", "/data/attributes", required=True)
+    if profile is not None:
+        _check_profile_resource(found, profile, "/data/attributes/profile", need_identifier=True)
+    events = _object_at(found, attrs, "events", "/data/attributes", required=True)
+    if events is not None:
+        items = events.get("data")
+        if _expect(found, items, "/data/attributes/events/data", "array"):
+            if len(items) > MAX_BULK_EVENTS:
+                found.reject("/data/attributes/events/data", f"at most {MAX_BULK_EVENTS} events per request")
+            for i, item in enumerate(items):
+                ptr = f"/data/attributes/events/data/{i}"
+                if not _expect(found, item, ptr, "object"):
+                    continue
+                if item.get("type") != "event":
+                    found.reject(f"{ptr}/type", f"must be 'event', got {item.get('type')!r}")
+                e_attrs = _object_at(found, item, "attributes", ptr, required=True)
+                if e_attrs is not None:
+                    _check_event_attributes(found, e_attrs, f"{ptr}/attributes", with_profile=False)
+    return found
+
+
+VALIDATORS = {
+    "event": validate_event,
+    "profile": validate_profile,
+    "subscription": validate_subscription,
+    "bulk": validate_bulk,
+}
+
+
+# The onsite script's display names for its internal metrics.
+DISPLAY_NAMES = {"__activity__": "Active on Site"}
+
+
+def metric_name(event_attributes: dict) -> str | None:
+    try:
+        name = event_attributes["metric"]["data"]["attributes"]["name"]
+    except (KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
