@@ -1,0 +1,145 @@
+"""The `klaviyo-snippets` command: a thin layer over the generator and the harness.
+
+`main(argv) -> int` is the whole CLI (tests call it in-process). A `UserError` becomes a short
+message and exit code 2, never a traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from importlib import metadata
+
+from generator.errors import UserError
+
+
+def _version() -> str:
+    try:
+        return metadata.version("klaviyo-snippets")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _red(text: str) -> str:
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
+        return f"\033[31m{text}\033[0m"
+    return text
+
+
+# -- stub -----------------------------------------------------------------------------------
+
+def _configure_stub(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on, 0 for any free one (default: 8765)")
+    p.add_argument("--rate-limits", choices=("off", "klaviyo"), default="off",
+                   help="enforce Klaviyo's per-endpoint rate limits (default: off)")
+    p.add_argument("--rate-limit-scale", type=float, default=1.0, metavar="X",
+                   help="multiply Klaviyo's limits by X (with --rate-limits klaviyo)")
+    p.add_argument("--api-key-env", metavar="VAR", action="append", default=[],
+                   help="accept only the private key held in this environment variable "
+                        "(repeatable; default: any key shaped like pk_...)")
+    p.add_argument("--company-id", action="append", default=[], metavar="KEY",
+                   help="accept only this public key (repeatable; default: any 6-character key)")
+    p.add_argument("--direct", action="store_true",
+                   help="make the onsite script post to this server instead of a.klaviyo.com "
+                        "(for pages loaded without request routing)")
+
+
+def _run_stub(args: argparse.Namespace) -> int:
+    from harness.limits import RateLimits
+    from harness.stub import StubSettings, serve_forever
+
+    keys = []
+    for var in args.api_key_env:
+        if not os.environ.get(var):
+            raise UserError(f"--api-key-env {var}: the variable is not set", hint=f"export {var}=pk_...")
+        keys.append(os.environ[var])
+    settings = StubSettings(
+        api_keys=tuple(keys) or None,
+        company_ids=tuple(args.company_id) or None,
+        rate_limits=RateLimits.klaviyo(scale=args.rate_limit_scale) if args.rate_limits == "klaviyo" else None,
+    )
+    if args.direct:
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        settings.onsite_api_base = f"http://{host}:{args.port}"
+        if args.port == 0:
+            raise UserError("--direct needs a fixed --port", hint="e.g. --port 8765")
+    serve_forever(args.host, args.port, settings)
+    return 0
+
+
+# -- verify ---------------------------------------------------------------------------------
+
+def _configure_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pages", nargs="+", metavar="PAGE", help="HTML files or http(s) URLs to load")
+    p.add_argument("--identify", metavar="EMAIL", help="identify the visitor with this email before the page runs")
+    p.add_argument("--click", action="append", default=[], metavar="SELECTOR",
+                   help="click the first element matching this CSS selector after load (repeatable)")
+    p.add_argument("--browser", choices=("chromium", "firefox", "webkit"), default="chromium",
+                   help="browser to run (default: chromium)")
+    p.add_argument("--headed", action="store_true", help="show the browser window")
+    p.add_argument("--browser-executable", metavar="PATH", help="browser binary to use instead of the automatic choice")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="longest wait for a page and its events (default: 10)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from harness.verify import verify
+
+    report = verify(
+        args.pages, identify=args.identify, clicks=tuple(args.click), browser=args.browser,
+        headed=args.headed, executable=args.browser_executable, timeout=args.timeout,
+    )
+    print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else report.format())
+    return 0 if report.ok else 1
+
+
+# -- generate -------------------------------------------------------------------------------
+
+def _generate_command():
+    from generator import command
+
+    return command
+
+
+# -- main -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="klaviyo-snippets",
+        description="Generate Klaviyo onsite snippets from a tracking plan and prove them against a stand-in Klaviyo.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    gen = sub.add_parser("generate", help="tracking plan in, JavaScript, types and docs out in dist/")
+    _generate_command().configure_parser(gen)
+    gen.set_defaults(run=lambda a: _generate_command().run(a))
+
+    stub = sub.add_parser("stub", help="run the stand-in Klaviyo in the foreground")
+    _configure_stub(stub)
+    stub.set_defaults(run=_run_stub)
+
+    ver = sub.add_parser("verify", help="load pages in a headless browser against the stand-in and report")
+    _configure_verify(ver)
+    ver.set_defaults(run=_run_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as err:
+        print(_red(f"error: {err}"), file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

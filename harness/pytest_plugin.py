@@ -1,0 +1,138 @@
+"""The pytest plugin (entry point `klaviyo_snippets`): a stand-in Klaviyo and pages routed to it.
+
+Fixtures, thin layers over `StubKlaviyo` and `route_to_stub`, built on pytest-playwright's
+chain so its options (`--browser`, `--headed`, `--tracing`, `--output`) keep working:
+
+* `klaviyo_stub_server` (session): the stand-in, started once.
+* `klaviyo_stub`: the same stand-in, reset before each test; after a failed test the captured
+  traffic is saved as `klaviyo-traffic.json` in the test's output folder.
+* `klaviyo_routing`: the test's browser context routed to the stand-in (production Klaviyo URLs
+  keep working; any other non-local request is blocked and listed).
+* `klaviyo_page`: pytest-playwright's `page`, routed.
+* `klaviyo_shop`: open HTML on the storefront origin `https://shop.test`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.limits import RateLimits
+from harness.routing import SITE_ORIGIN, route_to_stub
+from harness.stub import StubKlaviyo, StubSettings
+
+_REPORTS = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("klaviyo-snippets", "klaviyo-snippets stand-in Klaviyo")
+    group.addoption(
+        "--klaviyo-rate-limits",
+        action="store_true",
+        default=False,
+        help="enforce Klaviyo's rate limits at the stand-in (off by default).",
+    )
+    group.addoption(
+        "--browser-executable",
+        default=None,
+        metavar="PATH",
+        help="browser binary to launch instead of the automatic choice "
+        "(also: KLAVIYO_SNIPPETS_CHROMIUM / KLAVIYO_SNIPPETS_FIREFOX).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: runs a real headless browser against the stand-in")
+    # Registered now, after pytest-playwright, so these fixtures override its same-named ones.
+    from harness import _pytest_browser
+
+    if not config.pluginmanager.is_registered(_pytest_browser):
+        config.pluginmanager.register(_pytest_browser, "klaviyo_snippets_browser")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+
+
+def _failed(node: pytest.Item) -> bool:
+    reports = node.stash.get(_REPORTS, {})
+    return any(r.failed for r in reports.values())
+
+
+@pytest.fixture(scope="session")
+def klaviyo_stub_settings(pytestconfig: pytest.Config) -> StubSettings:
+    """Override to configure the stand-in (keys, rate limits, onsite account settings)."""
+    limits = RateLimits.klaviyo() if pytestconfig.getoption("klaviyo_rate_limits") else None
+    return StubSettings(rate_limits=limits)
+
+
+@pytest.fixture(scope="session")
+def klaviyo_stub_server(klaviyo_stub_settings: StubSettings):
+    with StubKlaviyo(settings=klaviyo_stub_settings) as stub:
+        yield stub
+
+
+@pytest.fixture
+def klaviyo_stub(klaviyo_stub_server: StubKlaviyo, request: pytest.FixtureRequest):
+    klaviyo_stub_server.reset()
+    yield klaviyo_stub_server
+    if _failed(request.node):
+        _save_traffic(request, klaviyo_stub_server)
+    klaviyo_stub_server.check()
+
+
+def _save_traffic(request: pytest.FixtureRequest, stub: StubKlaviyo) -> None:
+    try:
+        folder = Path(request.getfixturevalue("output_path"))
+    except pytest.FixtureLookupError:
+        folder = Path(request.config.rootpath, "test-results", request.node.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    traffic = stub.traffic()
+    routing = getattr(request.node, "_klaviyo_routing", None)
+    if routing is not None:
+        traffic["routing"] = routing.to_dict()
+    path = folder / "klaviyo-traffic.json"
+    path.write_text(json.dumps(traffic, indent=2, ensure_ascii=False), encoding="utf-8")
+    request.node.add_report_section("teardown", "klaviyo-snippets", f"captured traffic saved to {path}")
+
+
+@pytest.fixture
+def klaviyo_routing(context, klaviyo_stub: StubKlaviyo, browser_name: str, request: pytest.FixtureRequest):
+    # Over WebDriver BiDi (Firefox) a routed POST carries no body: there the onsite script
+    # posts straight to the stand-in instead (docs/design.md, "Browsers").
+    log = route_to_stub(context, klaviyo_stub.url, direct=browser_name == "firefox")
+    request.node._klaviyo_routing = log
+    return log
+
+
+@pytest.fixture
+def klaviyo_page(page, klaviyo_routing):
+    return page
+
+
+class Shop:
+    """Serves HTML on the storefront origin and opens it in the routed page."""
+
+    origin = SITE_ORIGIN
+
+    def __init__(self, page, routing):
+        self.page = page
+        self.routing = routing
+
+    def add(self, path: str, html: str) -> str:
+        self.routing.add_page(path, html)
+        return self.origin + path
+
+    def open(self, html: str, path: str = "/index.html", **goto):
+        self.page.goto(self.add(path, html), **goto)
+        return self.page
+
+
+@pytest.fixture
+def klaviyo_shop(klaviyo_page, klaviyo_routing) -> Shop:
+    return Shop(klaviyo_page, klaviyo_routing)

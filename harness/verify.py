@@ -1,0 +1,190 @@
+"""`klaviyo-snippets verify`: load pages in a headless browser routed to the stand-in, and report.
+
+Pages are local HTML files (served on https://shop.test from their folder, so cookies and
+storage behave as in production) or URLs (a theme's dev server). The report lists every event
+Klaviyo received with its status and reasons, the identify calls, what the onsite script said it
+dropped, and the requests that were blocked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from generator.errors import UserError
+from harness.browsers import choose_browser, context_options
+from harness.routing import SITE_ORIGIN, route_to_stub
+from harness.stub import StubKlaviyo, StubSettings
+
+QUIET_SECONDS = 0.8  # the onsite script debounces identify by 300 ms; leave room for it
+
+
+@dataclass
+class VerifyReport:
+    browser: str
+    pages: list[str]
+    events: list[dict] = field(default_factory=list)
+    identifies: list[dict] = field(default_factory=list)
+    diagnostics: list[dict] = field(default_factory=list)
+    blocked: list[dict] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[dict]:
+        return [e for e in self.events if e["status"] in ("bad", "dropped")] + [
+            i for i in self.identifies if i["status"] != "good"
+        ]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.page_errors
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "browser": self.browser,
+            "pages": self.pages,
+            "events": self.events,
+            "identifies": self.identifies,
+            "diagnostics": self.diagnostics,
+            "blocked": self.blocked,
+            "page_errors": self.page_errors,
+        }
+
+    def format(self) -> str:
+        rows = [("#", "metric", "status", "detail")]
+        for i in self.identifies:
+            rows.append((str(i["request_id"]), "(identify)", i["status"], i["detail"]))
+        for e in self.events:
+            detail = "; ".join(r["detail"] for r in e.get("reasons") or []) or _summary(e)
+            rows.append((str(e["id"]), e.get("display_name") or e.get("metric") or "?", e["status"], detail))
+        rows.sort(key=lambda r: int(r[0]) if r[0].isdigit() else -1)
+        widths = [min(max(len(r[c]) for r in rows), 40) for c in range(3)]
+        lines = [f"Klaviyo received, from {len(self.pages)} page(s) in {self.browser}:"]
+        for r in rows:
+            lines.append("  " + "  ".join(r[c].ljust(widths[c]) for c in range(3)) + "  " + _clip(r[3], 100))
+        if len(rows) == 1:
+            lines.append("  (nothing)")
+        other = [d for d in self.diagnostics if d.get("type") != "dropped"]
+        if other:
+            lines.append("The onsite script reported:")
+            lines.extend(f"  {d.get('type')}: {d.get('reason')}" for d in other)
+        if self.blocked:
+            lines.append(f"Blocked {len(self.blocked)} request(s) to other hosts (not Klaviyo, not local):")
+            lines.extend(f"  {b['method']} {_clip(b['url'], 100)}" for b in self.blocked[:10])
+        for err in self.page_errors:
+            lines.append(f"Page error: {err}")
+        bad = len(self.problems)
+        lines.append("OK: every event arrived good." if self.ok else f"FAILED: {bad} event(s) bad or dropped"
+                     + (f", {len(self.page_errors)} page error(s)" if self.page_errors else "") + ".")
+        return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _summary(event: dict) -> str:
+    props = {k: v for k, v in (event.get("properties") or {}).items() if not k.startswith("$")}
+    text = json.dumps(props, ensure_ascii=False)
+    if event.get("value") is not None:
+        text = f"value={event['value']} " + text
+    return text
+
+
+def _identify_rows(stub: StubKlaviyo) -> list[dict]:
+    rows = []
+    for r in stub.requests():
+        if r["path"].rstrip("/") != "/client/profiles":
+            continue
+        status = (r.get("response") or {}).get("status")
+        attrs = ((r.get("body") or {}).get("data") or {}).get("attributes") if isinstance(r.get("body"), dict) else {}
+        who = ", ".join(f"{k}={v}" for k, v in (attrs or {}).items() if k in ("email", "phone_number", "external_id"))
+        good = status is not None and 200 <= status < 300
+        detail = who or "profile update"
+        if not good:
+            errors = (r.get("response") or {}).get("body") or {}
+            detail = "; ".join(e.get("detail", "") for e in errors.get("errors", [])) if isinstance(errors, dict) else str(errors)
+        rows.append({"request_id": r["id"], "status": "good" if good else "bad", "http_status": status, "detail": detail})
+    return rows
+
+
+def _targets(pages: list[str]) -> tuple[list[str], dict[str, Path]]:
+    """URLs to open, and the local folders to serve on the storefront origin."""
+    urls, roots = [], {}
+    for page in pages:
+        if urlparse(page).scheme in ("http", "https"):
+            urls.append(page)
+            continue
+        path = Path(page)
+        if not path.is_file():
+            raise UserError(f"no such page: {page}", hint="give an HTML file or an http(s):// URL")
+        roots.setdefault("root", path.resolve().parent)
+        if path.resolve().parent != roots["root"]:
+            raise UserError(
+                f"{page} is in another folder than {pages[0]}",
+                hint="local pages are served from one folder; verify each folder separately",
+            )
+        urls.append(f"{SITE_ORIGIN}/{path.name}")
+    return urls, roots
+
+
+def verify(pages: list[str], *, identify: str | None = None, clicks: tuple[str, ...] = (),
+           browser: str = "chromium", headed: bool = False, executable: str | None = None,
+           timeout: float = 10.0, settings: StubSettings | None = None) -> VerifyReport:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    urls, roots = _targets(pages)
+    choice = choose_browser(browser, headed=headed, explicit=executable)
+    report = VerifyReport(browser=choice.describe(), pages=list(pages))
+    with StubKlaviyo(settings=settings) as stub, sync_playwright() as p:
+        browser_obj = getattr(p, choice.name).launch(**choice.launch_options(headless=not headed))
+        try:
+            context = browser_obj.new_context(**context_options())
+            routing = route_to_stub(context, stub.url, direct=choice.name == "firefox", site=roots.get("root"))
+            if identify:
+                # Queued before the page's own code: the onsite script handles identify first.
+                context.add_init_script(
+                    "window._learnq = window._learnq || [];"
+                    f"window._learnq.push(['identify', {{'$email': {json.dumps(identify)}}}]);"
+                )
+            page = context.new_page()
+            page.on("pageerror", lambda err: report.page_errors.append(str(err)))
+            for url in urls:
+                try:
+                    page.goto(url, wait_until="load", timeout=timeout * 1000)
+                    for selector in clicks:
+                        if page.locator(selector).count() == 0:
+                            report.page_errors.append(f"--click {selector!r}: no such element on {url}")
+                            continue
+                        page.locator(selector).first.click(timeout=timeout * 1000)
+                except PlaywrightError as exc:
+                    report.page_errors.append(f"{url}: {exc.message.splitlines()[0]}")
+                _wait_quiet(stub, timeout)
+            report.blocked = routing.to_dict()["blocked"]
+        finally:
+            browser_obj.close()
+        report.events = stub.events()
+        report.identifies = _identify_rows(stub)
+        report.diagnostics = stub.diagnostics()
+        stub.check()
+    return report
+
+
+def _wait_quiet(stub: StubKlaviyo, timeout: float) -> None:
+    """Wait until nothing new has reached the stand-in for QUIET_SECONDS (or timeout)."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        counts = stub.store.counts()
+        seen = counts["requests"] + counts["diagnostics"]
+        if seen != last:
+            last, quiet_since = seen, time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET_SECONDS:
+            return
+        time.sleep(0.05)
