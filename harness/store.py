@@ -66,6 +66,7 @@ class Store:
             self._profiles: dict[str, dict] = {}
             self._index: dict[tuple[str, str], str] = {}  # (identifier kind, value) -> profile id
             self._seen: set[tuple] = set()  # dedup keys
+            self._catalog: dict[str, dict] = {}  # catalog item id -> item
             self.generation += 1
             self.changed.notify_all()
 
@@ -201,6 +202,24 @@ class Store:
             self._seen.add(key)
             return True
 
+    # -- catalog -----------------------------------------------------------------------------
+
+    def add_catalog_item(self, item_id: str, attributes: dict, categories: list[str]) -> dict | None:
+        """Store a catalog item; None when the id exists already (Klaviyo answers 409)."""
+        with self.changed:
+            if item_id in self._catalog:
+                return None
+            now = now_iso()
+            item = {"id": item_id, "attributes": copy.deepcopy(attributes), "categories": categories,
+                    "created": now, "updated": now}
+            self._catalog[item_id] = item
+            self.changed.notify_all()
+            return copy.deepcopy(item)
+
+    def catalog(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(list(self._catalog.values()))
+
     # -- reading -----------------------------------------------------------------------------
 
     def events(self, *, status: str | None = None, metric: str | None = None) -> list[dict]:
@@ -232,6 +251,7 @@ class Store:
             counts["requests"] = len(self._requests)
             counts["profiles"] = len(self._profiles)
             counts["diagnostics"] = len(self._diagnostics)
+            counts["catalog_items"] = len(self._catalog)
             return counts
 
     def wait_for(self, predicate, timeout: float):

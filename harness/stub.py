@@ -22,7 +22,7 @@ from aiohttp import web
 from generator.errors import UserError
 from harness import wire
 from harness.limits import FAULT_KINDS, Faults, RateLimits
-from harness.store import Store, now_iso
+from harness.store import Store, new_uuid, now_iso
 
 log = logging.getLogger("klaviyo_snippets.stub")
 
@@ -45,6 +45,7 @@ INSPECTION_PATHS = {
     "GET /__stub__/requests": "every request as received (headers with secrets redacted) and the answer",
     "GET /__stub__/profiles": "the profile store",
     "GET /__stub__/diagnostics": "what the onsite script reported (drops, unknown methods, bad arguments)",
+    "GET /__stub__/catalog": "catalog items created through the Catalogs API",
     "POST /__stub__/diagnostics": "where the stand-in onsite script reports (text/plain JSON)",
     "GET /__stub__/faults": "scripted faults still pending",
     "POST /__stub__/faults": 'script faults: {"kind": "429"|"500"|"503"|"drop", "count": N, "path": "/api/events", "retry_after": 1}',
@@ -128,6 +129,7 @@ class KlaviyoApp:
         r.add_get("/__stub__/requests", self.list_requests)
         r.add_get("/__stub__/profiles", self.list_profiles)
         r.add_get("/__stub__/diagnostics", self.list_diagnostics)
+        r.add_get("/__stub__/catalog", self.list_catalog)
         r.add_post("/__stub__/diagnostics", self.diagnostic)
         r.add_route("OPTIONS", "/__stub__/diagnostics", self.preflight)
         r.add_get("/__stub__/faults", self.list_faults)
@@ -246,6 +248,14 @@ class KlaviyoApp:
                 late = [p for p in found.late if p.pointer.startswith(prefix)]
                 self._accept_event(rec, path, entry["attributes"], attrs["profile"]["data"], company, late, entry)
             return answer(web.Response(status=202))
+        if endpoint.body == "catalog-item":
+            item = self._add_catalog_item(payload["data"])
+            if item is None:
+                return answer(_error(409, "A catalog item with this external_id already exists.",
+                                     pointer="/data/attributes/external_id", code="duplicate_object"))
+            return answer(_json({"data": item, "links": {"self": item["links"]["self"]}}, 201, None, JSONAPI))
+        if endpoint.body == "catalog-job":
+            return answer(_json(self._run_catalog_job(payload["data"]), 202, None, JSONAPI))
         if endpoint.body == "profile":
             profile, problem = self.store.resolve_profile(payload["data"], company=company)
             if problem:
@@ -270,6 +280,42 @@ class KlaviyoApp:
             },
         )
         return answer(web.Response(status=202))
+
+    def _add_catalog_item(self, resource: dict) -> dict | None:
+        attrs = resource["attributes"]
+        cats = [c["id"] for c in ((resource.get("relationships") or {}).get("categories") or {}).get("data") or []]
+        item_id = wire.catalog_item_id(attrs)
+        stored = self.store.add_catalog_item(item_id, attrs, cats)
+        if stored is None:
+            return None
+        shown = {k: attrs.get(k) for k in ("external_id", "title", "description", "price", "url", "image_full_url",
+                                           "image_thumbnail_url", "images", "custom_metadata")}
+        shown.update(published=attrs.get("published", True), created=stored["created"], updated=stored["updated"])
+        link = f"{self.base_url}/api/catalog-items/{item_id}/"
+        return {"type": "catalog-item", "id": item_id, "attributes": shown,
+                "relationships": {"variants": {"data": []}}, "links": {"self": link}}
+
+    def _run_catalog_job(self, resource: dict) -> dict:
+        """[inferred] The stand-in runs a bulk job at once and answers it complete."""
+        items = resource["attributes"]["items"]["data"]
+        done, errors = [], []
+        for i, item in enumerate(items):
+            created = self._add_catalog_item(item)
+            if created is None:
+                errors.append({"id": new_uuid(), "code": "duplicate_object",
+                               "title": "Conflict", "detail": "A catalog item with this external_id already exists.",
+                               "source": {"pointer": f"/data/attributes/items/data/{i}"}})
+            else:
+                done.append({"type": "catalog-item", "id": created["id"]})
+        job_id = new_uuid()
+        now = now_iso()
+        return {"data": {
+            "type": "catalog-item-bulk-create-job", "id": job_id,
+            "attributes": {"status": "complete", "created_at": now, "total_count": len(items),
+                           "completed_count": len(done), "failed_count": len(errors), "completed_at": now,
+                           "errors": errors, "expires_at": None},
+            "relationships": {"items": {"data": done}},
+            "links": {"self": f"{self.base_url}/api/catalog-item-bulk-create-jobs/{job_id}/"}}}
 
     def _authenticate(self, request: web.Request, endpoint: wire.Endpoint) -> tuple[str, web.Response | None]:
         """The rate-limit account of the request, or the refusal Klaviyo would send."""
@@ -438,6 +484,10 @@ class KlaviyoApp:
     async def list_diagnostics(self, request: web.Request) -> web.Response:
         diags = self.store.diagnostics()
         return _json({"count": len(diags), "diagnostics": diags}, headers=CORS)
+
+    async def list_catalog(self, request: web.Request) -> web.Response:
+        items = self.store.catalog()
+        return _json({"count": len(items), "items": items}, headers=CORS)
 
     async def list_faults(self, request: web.Request) -> web.Response:
         return _json({"faults": self.faults.pending(), "kinds": list(FAULT_KINDS)}, headers=CORS)
@@ -631,6 +681,9 @@ class StubKlaviyo:
     def diagnostics(self) -> list[dict]:
         return self.store.diagnostics()
 
+    def catalog(self) -> list[dict]:
+        return self.store.catalog()
+
     def expect_event(self, metric: str, **expected) -> dict:
         """Wait for an event and return it; on a miss, AssertionError with a diff (see harness.expect)."""
         from harness.expect import expect_event
@@ -645,6 +698,7 @@ class StubKlaviyo:
             "requests": self.requests(),
             "profiles": self.profiles(),
             "diagnostics": self.diagnostics(),
+            "catalog": self.store.catalog(),
         }
 
 

@@ -11,6 +11,7 @@ in docs/stub.md. Validation splits problems in two, as Klaviyo does:
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("/client/subscriptions", "subscription", "public", 350, 750),
         Endpoint("/client/event-bulk-create", "bulk", "public", 10, 150),
         Endpoint("/api/events", "event", "private", 350, 3500),
+        Endpoint("/api/catalog-items", "catalog-item", "private", 75, 750),
+        Endpoint("/api/catalog-item-bulk-create-jobs", "catalog-job", "private", 75, 750),
     )
 }
 GONE_PATHS = ("/api/track", "/api/identify")
@@ -95,6 +98,7 @@ TITLES = {
     403: "You do not have permission to perform this action.",
     404: "Not found.",
     405: "Method not allowed.",
+    409: "Conflict.",
     410: "This endpoint has been retired.",
     413: "Request entity too large.",
     415: "Unsupported media type.",
@@ -410,11 +414,102 @@ def validate_bulk(body: object) -> Findings:
     return found
 
 
+CATALOG_ITEM_ATTRIBUTES = (
+    "external_id", "integration_type", "title", "description", "price", "catalog_type", "url",
+    "image_full_url", "image_thumbnail_url", "images", "custom_metadata", "published",
+)
+MAX_CATALOG_JOB_ITEMS = 100
+MAX_CUSTOM_METADATA_BYTES = 100 * 1024
+
+
+def _check_catalog_item(found: Findings, item: object, pointer: str) -> None:
+    if not _expect(found, item, pointer, "object"):
+        return
+    if item.get("type") != "catalog-item":
+        found.reject(f"{pointer}/type", f"must be 'catalog-item', got {item.get('type')!r}")
+    attrs = _object_at(found, item, "attributes", pointer, required=True)
+    if attrs is None:
+        return
+    here = f"{pointer}/attributes"
+    _unknown_keys(found, attrs, CATALOG_ITEM_ATTRIBUTES, here, "catalog-item")
+    for key in ("external_id", "title", "description", "url"):
+        if attrs.get(key) is None:
+            found.reject(f"{here}/{key}", f"'{key}' is a required field")
+        elif _expect(found, attrs[key], f"{here}/{key}", "string") and not attrs[key].strip():
+            found.reject(f"{here}/{key}", f"'{key}' must not be blank")
+    for key in ("image_full_url", "image_thumbnail_url", "catalog_type"):
+        if attrs.get(key) is not None:
+            _expect(found, attrs[key], f"{here}/{key}", "string")
+    if attrs.get("integration_type") not in (None, "$custom"):
+        found.reject(f"{here}/integration_type", "must be '$custom'")
+    if attrs.get("price") is not None:
+        _expect(found, attrs["price"], f"{here}/price", "number")
+    if attrs.get("published") is not None:
+        _expect(found, attrs["published"], f"{here}/published", "boolean")
+    if attrs.get("images") is not None and _expect(found, attrs["images"], f"{here}/images", "array"):
+        for i, url in enumerate(attrs["images"]):
+            _expect(found, url, f"{here}/images/{i}", "string")
+    meta = _object_at(found, attrs, "custom_metadata", here, required=False)
+    if meta is not None:
+        if len(json.dumps(meta).encode()) > MAX_CUSTOM_METADATA_BYTES:
+            found.reject(f"{here}/custom_metadata", "custom_metadata is larger than 100 kB")
+        for key, value in meta.items():
+            if isinstance(value, (dict, list)) and any(isinstance(v, (dict, list)) for v in
+                                                      (value.values() if isinstance(value, dict) else value)):
+                found.reject(f"{here}/custom_metadata/{escape_pointer(key)}", "custom_metadata must be flat")
+    rel = _object_at(found, item, "relationships", pointer, required=False)
+    if rel is not None:
+        cats = _object_at(found, rel, "categories", f"{pointer}/relationships", required=False)
+        if cats is not None and _expect(found, cats.get("data"), f"{pointer}/relationships/categories/data", "array"):
+            for i, cat in enumerate(cats["data"]):
+                ptr = f"{pointer}/relationships/categories/data/{i}"
+                if not isinstance(cat, dict) or cat.get("type") != "catalog-category" or not isinstance(cat.get("id"), str):
+                    found.reject(ptr, "each category is {\"type\": \"catalog-category\", \"id\": \"...\"}")
+
+
+def validate_catalog_item(body: object) -> Findings:
+    """`CatalogItemCreateQuery`: POST /api/catalog-items."""
+    found = Findings()
+    if _expect(found, body, "", "object"):
+        if "data" not in body:
+            found.reject("/data", "'data' is a required field")
+        else:
+            _check_catalog_item(found, body["data"], "/data")
+    return found
+
+
+def validate_catalog_job(body: object) -> Findings:
+    """`CatalogItemCreateJobCreateQuery`: POST /api/catalog-item-bulk-create-jobs (<= 100 items)."""
+    found = Findings()
+    if not _expect(found, body, "", "object"):
+        return found
+    data = _resource(found, body, "", "catalog-item-bulk-create-job")
+    if data is None:
+        return found
+    attrs = _object_at(found, data, "attributes", "/data", required=True)
+    if attrs is None:
+        return found
+    items = _object_at(found, attrs, "items", "/data/attributes", required=True)
+    if items is not None and _expect(found, items.get("data"), "/data/attributes/items/data", "array"):
+        if len(items["data"]) > MAX_CATALOG_JOB_ITEMS:
+            found.reject("/data/attributes/items/data", f"at most {MAX_CATALOG_JOB_ITEMS} items per job")
+        for i, item in enumerate(items["data"]):
+            _check_catalog_item(found, item, f"/data/attributes/items/data/{i}")
+    return found
+
+
+def catalog_item_id(attributes: dict) -> str:
+    """Klaviyo's id for a custom catalog item: `$custom:::$default:::<external_id>`."""
+    return f"{attributes.get('integration_type') or '$custom'}:::{attributes.get('catalog_type') or '$default'}:::{attributes['external_id']}"
+
+
 VALIDATORS = {
     "event": validate_event,
     "profile": validate_profile,
     "subscription": validate_subscription,
     "bulk": validate_bulk,
+    "catalog-item": validate_catalog_item,
+    "catalog-job": validate_catalog_job,
 }
 
 

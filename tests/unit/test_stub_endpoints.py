@@ -305,3 +305,49 @@ def test_concurrent_clients_are_all_recorded(stub):
         statuses = list(pool.map(fire, range(200)))
     assert statuses == [202] * 200
     assert len(stub.events(status="good")) == 200
+
+
+# -- Catalogs API ---------------------------------------------------------------------------
+
+def test_catalog_items_from_our_builder_are_created_once(stub):
+    from generator.catalog import catalog_item_body, read_products
+    from tests.openapi_oracle import validate_request
+
+    product = read_products("examples/products.jsonl")[0]
+    body = catalog_item_body(product)
+    validate_request("/api/catalog-items", body)
+    reply = post(stub.url + "/api/catalog-items/", body, SERVER_HEADERS)
+    assert reply.status == 201
+    data = reply.json["data"]
+    assert data["id"] == f"$custom:::$default:::{product['id']}"
+    assert data["attributes"]["title"] == product["title"]
+    again = post(stub.url + "/api/catalog-items/", body, SERVER_HEADERS)
+    assert again.status == 409
+    assert [item["id"] for item in stub.catalog()] == [data["id"]]
+
+
+def test_catalog_bulk_job_creates_every_item_and_reports_conflicts(stub):
+    from generator.catalog import bulk_create_job_bodies, read_products
+
+    products = read_products("examples/products.jsonl")
+    [job] = bulk_create_job_bodies(products)
+    reply = post(stub.url + "/api/catalog-item-bulk-create-jobs", job, SERVER_HEADERS)
+    assert reply.status == 202
+    attrs = reply.json["data"]["attributes"]
+    assert (attrs["status"], attrs["total_count"], attrs["completed_count"]) == ("complete", len(products), len(products))
+    assert len(stub.catalog()) == len(products)
+    again = post(stub.url + "/api/catalog-item-bulk-create-jobs", job, SERVER_HEADERS).json["data"]["attributes"]
+    assert again["failed_count"] == len(products)
+
+
+def test_catalog_validation_and_auth(stub):
+    item = {"data": {"type": "catalog-item", "attributes": {"external_id": "1", "title": "T", "url": "https://x.test/1",
+                                                             "price": "9.99"}}}
+    reply = post(stub.url + "/api/catalog-items", item, SERVER_HEADERS)
+    assert reply.status == 400
+    pointers = {e["source"]["pointer"] for e in reply.json["errors"]}
+    assert pointers == {"/data/attributes/description", "/data/attributes/price"}
+    too_many = {"data": {"type": "catalog-item-bulk-create-job", "attributes": {"items": {"data": [item["data"]] * 101}}}}
+    reply = post(stub.url + "/api/catalog-item-bulk-create-jobs", too_many, SERVER_HEADERS)
+    assert any("at most 100" in e["detail"] for e in reply.json["errors"])
+    assert post(stub.url + "/api/catalog-items", item, CLIENT_HEADERS).status == 401
