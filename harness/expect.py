@@ -59,7 +59,7 @@ def expect_event(stub, metric: str, *, properties: dict | None = None, value: ob
                 return event
         return None
 
-    event = stub.store.wait_for(find, timeout)
+    event = stub.wait_for(find, timeout)
     if event:
         return event
     raise AssertionError(

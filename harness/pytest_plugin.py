@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness.limits import RateLimits
-from harness.routing import SITE_ORIGIN, route_to_stub
+from harness.routing import SITE_ORIGIN, pumping_sleep, route_to_stub
 from harness.stub import StubKlaviyo, StubSettings
 
 _REPORTS = pytest.StashKey[dict]()
@@ -107,7 +107,9 @@ def klaviyo_routing(context, klaviyo_stub: StubKlaviyo, browser_name: str, reque
     # posts straight to the stand-in instead (docs/design.md, "Browsers").
     log = route_to_stub(context, klaviyo_stub.url, direct=browser_name == "firefox")
     request.node._klaviyo_routing = log
-    return log
+    klaviyo_stub.sleep = pumping_sleep(context)
+    yield log
+    klaviyo_stub.sleep = None
 
 
 @pytest.fixture

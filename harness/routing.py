@@ -23,7 +23,7 @@ __all__ = [
     "ForwardedRequest",
     "RoutingLog",
     "route_to_stub",
-    "route_to_stub_async",
+    "pumping_sleep",
 ]
 
 SITE_ORIGIN = "https://shop.test"
@@ -156,7 +156,10 @@ def route_to_stub(
             route.abort("connectionrefused")
             return
         log.forwarded.append(ForwardedRequest(request.method, request.url, response.status, target))
-        route.fulfill(response=response)
+        try:
+            route.fulfill(response=response)
+        except Error:  # the page or context closed while the stand-in answered
+            pass
 
     def serve_site(route) -> None:
         status, content_type, body = log._site_response(route.request.url)
@@ -177,57 +180,22 @@ def route_to_stub(
     return log
 
 
-async def route_to_stub_async(
-    context, stub_url: str, *, direct: bool = False, site: Path | str | dict | None = None
-) -> RoutingLog:
-    """`route_to_stub` for an async Playwright `BrowserContext`."""
-    log = _new_log(stub_url, direct, site)
-    from playwright.async_api import Error
+def pumping_sleep(context):
+    """A sleep that keeps this context's routes working while the caller waits.
 
-    async def block_or_continue(route) -> None:
-        request = route.request
-        if _is_local(request.url):
-            await route.continue_()
-            return
-        log.blocked.append(BlockedRequest(request.method, request.url, request.resource_type))
-        await route.abort("blockedbyclient")
+    Sync Playwright runs route handlers only while the main thread is inside a Playwright call:
+    a plain `time.sleep` would hold every routed request (and so every event) until it ends.
+    """
+    import time
 
-    async def forward(route, extra_headers: dict[str, str]) -> None:
-        request = route.request
-        target = log._forward_target(request.url)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        try:
-            response = await route.fetch(url=target, headers={**headers, **extra_headers}, max_redirects=0)
-        except Error as error:
-            log.forwarded.append(ForwardedRequest(request.method, request.url, 0, target, _first_line(error)))
-            await route.abort("connectionrefused")
-            return
-        log.forwarded.append(ForwardedRequest(request.method, request.url, response.status, target))
-        await route.fulfill(response=response)
+    def sleep(seconds: float) -> None:
+        pages = [p for p in context.pages if not p.is_closed()]
+        if pages:
+            pages[0].wait_for_timeout(seconds * 1000)
+        else:
+            time.sleep(seconds)
 
-    async def serve_site(route) -> None:
-        status, content_type, body = log._site_response(route.request.url)
-        await route.fulfill(status=status, content_type=content_type, body=body)
-
-    static_headers = {API_BASE_HEADER: log.stub_url} if direct else {}
-
-    async def forward_static(route) -> None:
-        await forward(route, static_headers)
-
-    async def forward_api(route) -> None:
-        await forward(route, {FORWARDED_HOST_HEADER: "a.klaviyo.com"})
-
-    await context.route(_ANY, block_or_continue)
-    await context.route(_SITE, serve_site)
-    await context.route(_STATIC, forward_static)
-    if not direct:
-        await context.route(_API, forward_api)
-    if _is_chromium(context):
-        try:
-            await context.grant_permissions([_LOOPBACK_PERMISSION])
-        except Error:
-            pass
-    return log
+    return sleep
 
 
 def _new_log(stub_url: str, direct: bool, site) -> RoutingLog:

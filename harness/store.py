@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from harness import wire
 
 REDACTED_HEADERS = ("authorization", "cookie", "proxy-authorization")
+PROPERTY_ATTRIBUTES = ("first_name", "last_name", "organization", "title", "image", "locale")
 
 
 def redact_headers(headers) -> dict:
@@ -175,9 +176,13 @@ class Store:
             stored[key] = copy.deepcopy(value)
             if key in wire.PROFILE_IDENTIFIERS:
                 self._index[(key, value)] = profile["id"]
-        props = attrs.get("properties") or {}
-        if isinstance(props, dict):
-            profile["properties"].update(copy.deepcopy(props))
+        props = dict(attrs.get("properties") or {})
+        # [inferred] The onsite script sends an unprefixed first_name inside properties; Klaviyo's
+        # docs call it special, so the server must map it (and its siblings) to the attribute.
+        for key in PROPERTY_ATTRIBUTES:
+            if isinstance(props.get(key), str) and key not in attrs:
+                stored[key] = props.pop(key)
+        profile["properties"].update(copy.deepcopy(props))
         patch = ((attrs.get("meta") or {}).get("patch_properties")) or {}
         for key, value in (patch.get("append") or {}).items():
             current = profile["properties"].get(key)

@@ -13,9 +13,9 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -584,6 +584,9 @@ class StubKlaviyo:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        # How to pass time while waiting for traffic; a browser harness sets one that keeps
+        # Playwright's routes running (routing.pumping_sleep). None: block on the store.
+        self.sleep = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -683,6 +686,17 @@ class StubKlaviyo:
 
     def catalog(self) -> list[dict]:
         return self.store.catalog()
+
+    def wait_for(self, predicate, timeout: float = 5.0):
+        """Wait until predicate() is truthy (returning it), or until timeout (returning the last value)."""
+        if self.sleep is None:
+            return self.store.wait_for(predicate, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result or time.monotonic() >= deadline:
+                return result
+            self.sleep(0.05)
 
     def expect_event(self, metric: str, **expected) -> dict:
         """Wait for an event and return it; on a miss, AssertionError with a diff (see harness.expect)."""

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from generator.errors import UserError
 from harness.browsers import choose_browser, context_options
-from harness.routing import SITE_ORIGIN, route_to_stub
+from harness.routing import SITE_ORIGIN, pumping_sleep, route_to_stub
 from harness.stub import StubKlaviyo, StubSettings
 
 QUIET_SECONDS = 0.8  # the onsite script debounces identify by 300 ms; leave room for it
@@ -146,6 +146,7 @@ def verify(pages: list[str], *, identify: str | None = None, clicks: tuple[str, 
         try:
             context = browser_obj.new_context(**context_options())
             routing = route_to_stub(context, stub.url, direct=choice.name == "firefox", site=roots.get("root"))
+            stub.sleep = pumping_sleep(context)
             if identify:
                 # Queued before the page's own code: the onsite script handles identify first.
                 context.add_init_script(
@@ -164,7 +165,7 @@ def verify(pages: list[str], *, identify: str | None = None, clicks: tuple[str, 
                         page.locator(selector).first.click(timeout=timeout * 1000)
                 except PlaywrightError as exc:
                     report.page_errors.append(f"{url}: {exc.message.splitlines()[0]}")
-                _wait_quiet(stub, timeout)
+                _wait_quiet(stub, timeout, stub.sleep)
             report.blocked = routing.to_dict()["blocked"]
         finally:
             browser_obj.close()
@@ -175,7 +176,7 @@ def verify(pages: list[str], *, identify: str | None = None, clicks: tuple[str, 
     return report
 
 
-def _wait_quiet(stub: StubKlaviyo, timeout: float) -> None:
+def _wait_quiet(stub: StubKlaviyo, timeout: float, sleep) -> None:
     """Wait until nothing new has reached the stand-in for QUIET_SECONDS (or timeout)."""
     deadline = time.monotonic() + timeout
     last = -1
@@ -187,4 +188,4 @@ def _wait_quiet(stub: StubKlaviyo, timeout: float) -> None:
             last, quiet_since = seen, time.monotonic()
         elif time.monotonic() - quiet_since >= QUIET_SECONDS:
             return
-        time.sleep(0.05)
+        sleep(0.05)

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from harness.browsers import BrowserUnavailable, choose_browser, context_options
-from harness.routing import SITE_ORIGIN, RoutingLog, route_to_stub, route_to_stub_async
+from harness.routing import SITE_ORIGIN, route_to_stub
 
 pytestmark = pytest.mark.browser
 
@@ -291,36 +291,6 @@ def test_stub_down_is_recorded_not_hung(chromium):
     assert (attempt.url, attempt.status) == (SCRIPT_URL, 0)
     assert attempt.error
     context.close()
-
-
-def test_async_variant(stub):
-    choice = choose_browser("chromium")
-    result: dict = {}
-
-    async def run() -> None:
-        from playwright.async_api import async_playwright
-
-        async with async_playwright() as p:
-            browser = await p.chromium.launch(**choice.launch_options())
-            context = await browser.new_context(**context_options())
-            log = await route_to_stub_async(context, stub.url, site={"/index.html": STOREFRONT})
-            page = await context.new_page()
-            await page.goto(f"{SITE_ORIGIN}/index.html")
-            await page.wait_for_function("window.__posted !== undefined")
-            result["posted"] = await page.evaluate("window.__posted")
-            result["log"] = log
-            await browser.close()
-
-    # Its own thread: the sync API's loop belongs to this one.
-    thread = threading.Thread(target=lambda: asyncio.run(run()))
-    thread.start()
-    thread.join(timeout=60)
-    assert result["posted"] == 202
-    log: RoutingLog = result["log"]
-    assert [f.status for f in log.forwarded] == [200, 202]
-    assert [b.url for b in log.blocked] == ["https://example.com/x.png"]
-    (event,) = stub.seen("POST", "/client/events/")
-    assert json.loads(event["body"]) == EVENT
 
 
 def test_rejects_a_bad_stub_url_and_site(tmp_path):
