@@ -101,9 +101,8 @@ def describe_miss(stub, metric, status, properties, value, unique_id, profile, t
             for r in e.get("reasons") or []:
                 where = f" at {r['pointer']}" if r.get("pointer") else ""
                 lines.append(f"     ! {r['detail']}{where}")
-    diags = [d for d in stub.diagnostics() if d.get("type") != "dropped" or d.get("metric") != metric] + [
-        d for d in stub.diagnostics() if d.get("type") == "dropped" and d.get("metric") == metric
-    ]
+    # Drops are listed above as events; the rest (tracking off, unknown methods) only here.
+    diags = [d for d in stub.diagnostics() if d.get("type") != "dropped"]
     if diags:
         lines.append("")
         lines.append("the onsite script reported:")

@@ -444,6 +444,8 @@ class KlaviyoApp:
         report.setdefault("company_id", request.query.get("company_id"))
         self.store.add_diagnostic(report)
         if report.get("type") == "dropped":
+            # Recorded as the event it would have been, so expectations can name what was lost.
+            props = dict(_track_properties(report.get("args")) or {})
             self.store.add_event(
                 {
                     "request_id": None,
@@ -454,10 +456,10 @@ class KlaviyoApp:
                     "http_status": None,
                     "reasons": [{"pointer": None, "detail": report.get("reason"), "code": "dropped_by_onsite_script"}],
                     "profile_id": None,
-                    "unique_id": None,
-                    "properties": _track_properties(report.get("args")),
-                    "value": None,
-                    "time": None,
+                    "unique_id": props.pop("$event_id", None),
+                    "properties": props,
+                    "value": props.pop("$value", None),
+                    "time": props.pop("time", None),
                     "body": None,
                 }
             )
