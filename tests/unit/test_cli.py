@@ -1,0 +1,102 @@
+"""The `klaviyo-snippets` command, in-process (`main(argv)`) and, for `stub`, as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from tests.http_client import CLIENT_HEADERS, event_body, get, post
+
+REPO = Path(__file__).resolve().parents[2]
+GUIDE_PAGE = REPO / "examples" / "guide-examples.html"
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("generate", "stub", "verify", "catalog"):
+        assert command in out
+
+
+def test_verify_a_missing_page_is_a_clear_error(capsys):
+    assert main(["verify", "no/such/page.html"]) == 2
+    err = capsys.readouterr().err
+    assert "no such page: no/such/page.html" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.browser
+def test_verify_the_guide_page_reports_every_event(capsys):
+    assert main(["verify", str(GUIDE_PAGE), "--click", "#Like", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
+    metrics = {e["metric"]: e["status"] for e in report["events"]}
+    assert metrics == {name: "good" for name in (
+        "__activity__", "Viewed Product", "Added to Cart", "Started Checkout", "Shared Article", "Referred Friend",
+        "Viewed Category", "Searched Site", "Clicked Banner", "Added Like")}
+    assert [i["status"] for i in report["identifies"]] == ["good"]
+    assert report["blocked"] == []
+
+
+@pytest.mark.browser
+def test_verify_exits_1_and_says_why_when_events_are_dropped(tmp_path, capsys):
+    page = GUIDE_PAGE.read_text().replace("klaviyo.identify(", "Promise.resolve(")  # forget to identify
+    (tmp_path / "shop.html").write_text(page)
+    assert main(["verify", str(tmp_path / "shop.html")]) == 1
+    out = capsys.readouterr().out
+    assert "Added to Cart" in out and "dropped" in out
+    assert "never identified" in out
+    assert out.rstrip().endswith("bad or dropped.")
+
+
+@pytest.mark.browser
+def test_verify_identify_option_identifies_the_visitor_first(tmp_path, capsys):
+    page = GUIDE_PAGE.read_text().replace("klaviyo.identify(", "Promise.resolve(")
+    (tmp_path / "shop.html").write_text(page)
+    assert main(["verify", str(tmp_path / "shop.html"), "--identify", "ann@example.com", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {e["profile"]["email"] for e in report["events"]} == {"ann@example.com"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_stub_command_serves_until_interrupted():
+    port = _free_port()
+    cli = Path(sys.executable).with_name("klaviyo-snippets")
+    proc = subprocess.Popen([str(cli), "stub", "--port", str(port)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout.readline().strip() == f"stand-in Klaviyo listening on http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        assert post(url + "/client/events/?company_id=ABC123", event_body(), CLIENT_HEADERS).status == 202
+        assert get(url + "/__stub__/events").json["count"] == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+
+
+def test_stub_on_a_busy_port_is_a_clear_error(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["stub", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
+    time.sleep(0)  # nothing left running
