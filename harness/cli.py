@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     _generate_command().configure_parser(gen)
     gen.set_defaults(run=lambda a: _generate_command().run(a))
 
+    cat = sub.add_parser("catalog", help="the product catalog: build a custom catalog feed")
+    from generator import catalog_command
+
+    catalog_command.configure_parser(cat)
+    cat.set_defaults(run=catalog_command.run)
+
     stub = sub.add_parser("stub", help="run the stand-in Klaviyo in the foreground")
     _configure_stub(stub)
     stub.set_defaults(run=_run_stub)
