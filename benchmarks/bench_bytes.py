@@ -1,0 +1,72 @@
+"""What shoppers download, beside its anchors: the guide's loader (577 B minified, 297 B gzip at
+level 9, as measured for the issue) against loader.min.js (budget 480 B / 280 B), and the bundle of
+all the guide's events plus the loader against 2 KiB gzip.
+
+    python benchmarks/bench_bytes.py          # measures a fresh build of the default plan
+"""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import tempfile
+from pathlib import Path
+
+import rjsmin
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from generator import generate  # noqa: E402
+
+GUIDE_MIN, GUIDE_GZ = 577, 297  # the anchor from the issue
+LOADER_MIN_BUDGET, LOADER_GZ_BUDGET = 480, 280
+BUNDLE_GZ_BUDGET = 2048
+
+
+def gz(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def line(name: str, size: int, anchor: int, what: str) -> str:
+    verdict = "ok" if size <= anchor else "OVER"
+    return f"  {name:<44} {size:>6,} B   {what:<28} {anchor:>6,} B   {verdict} ({size - anchor:+,} B)"
+
+
+def main() -> int:
+    guide = (ROOT / "tests" / "golden" / "guide" / "loader.js").read_bytes()
+    guide_rjsmin = rjsmin.jsmin(guide.decode()).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "dist"
+        generate(out_dir=out)
+        loader = (out / "loader.min.js").read_bytes()
+        bundle = (out / "klaviyo-snippets.min.js").read_bytes()
+        loader_readable = (out / "loader.js").read_bytes()
+    print("guide's loader (tests/golden/guide/loader.js)")
+    print(f"  as printed in the guide                      {len(guide):>6,} B, {gz(guide):,} B gzip")
+    print(f"  rjsmin of it                                 {len(guide_rjsmin):>6,} B, {gz(guide_rjsmin):,} B gzip "
+          f"(the issue's anchor: {GUIDE_MIN} B, {GUIDE_GZ} B gzip)")
+    print("ours")
+    print(line("loader.min.js bytes", len(loader), LOADER_MIN_BUDGET, "budget (guide: 577)"))
+    print(line("loader.min.js gzip -9", gz(loader), LOADER_GZ_BUDGET, "budget (guide: 297)"))
+    print(f"  {'loader.js (readable, with header)':<44} {len(loader_readable):>6,} B")
+    print(line("klaviyo-snippets.min.js gzip -9 (all events + loader)", gz(bundle), BUNDLE_GZ_BUDGET, "budget"))
+    print(f"  {'klaviyo-snippets.min.js bytes':<44} {len(bundle):>6,} B")
+    # Where the bundle's gzip bytes go: what removing each part saves (parts share gzip context).
+    text = bundle.decode()
+    start = text.index("S.") if "S." in text else len(text)
+    start = text.rfind(";", 0, text.index("=F(")) + 1 if "=F(" in text else start
+    end = text.find("function J(")
+    end = end if end > 0 else text.rfind("})(window,document)")
+    total = gz(bundle)
+    loader_end = len(loader.rstrip(b"\n"))
+    data = total - gz((text[:start] + text[end:]).encode())
+    loader_part = total - gz(text[loader_end:].encode())
+    print(f"  where the bundle's {total:,} B gzip go: the plan's data {data:,} B, the loader {loader_part:,} B, "
+          f"the runtime and triggers {total - data - loader_part:,} B")
+    ok = len(loader) <= LOADER_MIN_BUDGET and gz(loader) <= LOADER_GZ_BUDGET and gz(bundle) <= BUNDLE_GZ_BUDGET
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Escapers, one per output context. Every value from the plan reaches a generated file through one
+of these (as a Jinja filter or a direct call); tests/unit/test_escaping.py proves them with
+hostile strings run through node.
+
+- `js_literal`: any JSON value as a JavaScript literal that is also safe inside an HTML
+  ``<script>`` element: ``<`` ``>`` ``&`` become ``\\u003c`` ``\\u003e`` ``\\u0026`` (so no
+  ``</script`` or ``<!--`` can appear), U+2028/U+2029 are escaped (ES5 forbids them raw in
+  strings), and so is every other non-ASCII character (lone surrogates included), so the output is
+  plain ASCII whatever charset the page declares. ``JSON.parse`` reads it too.
+- `json_island`: the same text for ``<script type="application/json">`` data islands.
+- `html_attr`, `html_text`: HTML escaping for attribute values (always double-quoted) and text.
+- `html_comment`, `js_comment`: human text inside ``<!-- -->`` / ``/* */`` that cannot end the
+  comment or the surrounding script element.
+- `js_key`: an object key, bare when it is a plain identifier, else a `js_literal` string.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+__all__ = [
+    "js_literal", "js_string", "json_island", "js_key", "html_attr", "html_text",
+    "html_comment", "js_comment", "md_cell", "md_fence", "ts_key",
+]
+
+_UNSAFE_IN_SCRIPT = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+
+
+def _escape_char(match: re.Match) -> str:
+    return "\\u%04x" % ord(match.group(0))
+
+
+def js_literal(value: Any, *, indent: int | None = None, spaced: bool = False) -> str:
+    """A JSON value as JS source, safe in any script context (file, inline, data island).
+    ``spaced`` puts a space after each comma, for reading."""
+    text = json.dumps(value, ensure_ascii=True, sort_keys=False, indent=indent,
+                      separators=(",", ": ") if indent else ((", ", ": ") if spaced else (",", ":")), allow_nan=False)
+    return _UNSAFE_IN_SCRIPT.sub(_escape_char, text)
+
+
+def js_string(value: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"js_string wants text, got {type(value).__name__}")
+    return js_literal(value)
+
+
+def json_island(value: Any, *, indent: int | None = None) -> str:
+    """Content for ``<script type="application/json">``: parses with JSON.parse, cannot close it."""
+    return js_literal(value, indent=indent)
+
+
+_IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+# ES5 reserved words are legal property names, but old engines (and readers) stumble: quote them.
+_RESERVED = frozenset(
+    "break case catch class const continue debugger default delete do else enum export extends "
+    "false finally for function if implements import in instanceof interface let new null package "
+    "private protected public return static super switch this throw true try typeof var void while "
+    "with yield".split()
+)
+
+
+def js_key(name: str) -> str:
+    return name if _IDENT.match(name) and name not in _RESERVED else js_string(name)
+
+
+def ts_key(name: str) -> str:
+    return name if _IDENT.match(name) else js_string(name)
+
+
+def html_attr(value: Any) -> str:
+    """For a double-quoted attribute value."""
+    text = str(value)
+    return (
+        text.replace("&", "&amp;").replace('"', "&quot;").replace("'", "&#39;")
+        .replace("<", "&lt;").replace(">", "&gt;")
+    )
+
+
+def html_text(value: Any) -> str:
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain_line(text: str) -> str:
+    return re.sub(r"[\r\n\u2028\u2029\x00-\x08\x0b\x0c\x0e-\x1f]+", " ", text)
+
+
+def html_comment(value: Any) -> str:
+    """Text inside ``<!-- ... -->``. Without ``<`` and ``>`` it cannot contain ``-->``, ``--!>``
+    or ``<!--`` (HTML's only limits on comment text), so they become look-alikes."""
+    text = str(value)
+    return text.replace("<", "\u2039").replace(">", "\u203a").replace("\x00", " ")
+
+
+def js_comment(value: Any) -> str:
+    """Text inside a ``/* ... */`` comment, possibly inlined in HTML: cannot close either, and
+    stays ASCII (``<`` ``>`` and non-ASCII characters are written as ``\\uXXXX`` text)."""
+    text = _plain_line(str(value)).replace("*/", "* /")
+    return re.sub(r"[<>&\u0080-\U0010ffff]", lambda m: "\\u%04x" % ord(m.group(0)) if ord(m.group(0)) < 0x10000 else "\\U%08x" % ord(m.group(0)), text)
+
+
+def md_cell(value: Any) -> str:
+    """Text in a Markdown table cell."""
+    text = _plain_line(str(value))
+    return html_text(text).replace("|", "\\|").replace("`", "\\`")
+
+
+def md_fence(text: str) -> str:
+    """A backtick fence longer than any run of backticks in the text."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
