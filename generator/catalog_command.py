@@ -1,8 +1,14 @@
-"""`klaviyo-snippets catalog build`: write the custom catalog feed from a products file.
+"""`klaviyo-snippets catalog build | push`: the custom catalog feed, or the Catalogs API.
 
-`configure_parser(parser)` takes the parser of the `catalog` command and adds its `build`
-sub-command; `run(args)` runs the chosen one and returns the exit code (0 done, 2 for a user
-mistake, printed as one short message without a traceback).
+`configure_parser(parser)` takes the parser of the `catalog` command and adds its `build` and
+`push` sub-commands; `run(args)` runs the chosen one and returns the exit code (0 done, 1 some
+items failed or were left unsent, 2 for a user mistake, printed as one short message without a
+traceback, 130 interrupted).
+
+`push` sends the products as bulk create jobs (≤ 100 items a request) through the same sender
+as `orders sync` (`generator.sender`: rate limits, retries, state file, dead letters). A catalog
+is filled by a feed or by the API, never both: `push` refuses to run when the user says a feed is
+in use (`--feed-in-use`, or `KLAVIYO_CATALOG_FEED_IN_USE=1` in the environment).
 """
 
 from __future__ import annotations
@@ -11,10 +17,21 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from .catalog import MAX_FEED_BYTES, RECOMMENDED_FEED_BYTES, build_feed, read_products
+from . import sender as snd
+from .catalog import (
+    MAX_FEED_BYTES,
+    MAX_ITEMS_PER_JOB,
+    RECOMMENDED_FEED_BYTES,
+    build_feed,
+    bulk_create_job_bodies,
+    read_products,
+)
 from .errors import UserError
+
+FEED_ENV = "KLAVIYO_CATALOG_FEED_IN_USE"
 
 __all__ = ["configure_parser", "run"]
 
@@ -38,11 +55,41 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                        help=f"largest feed file in bytes (default {RECOMMENDED_FEED_BYTES}, "
                             f"Klaviyo's recommendation; at most {MAX_FEED_BYTES})")
 
+    from .orders_command import add_send_options
+
+    push = commands.add_parser(
+        "push",
+        help="send the products to Klaviyo's Catalogs API (bulk create jobs)",
+        description="Validate the products and create them in Klaviyo's catalog through the "
+                    "Catalogs API: bulk create jobs of at most 100 items, within the rate limit "
+                    "(75/s, 750/min), retried like orders sync, with a state file so a re-run "
+                    "sends only new items. A catalog is filled by a feed OR by the API: this "
+                    "refuses to run when you say a feed is in use. The private key (scope "
+                    "catalogs:write) is read from KLAVIYO_PRIVATE_KEY.",
+        epilog="Items that already exist are reported, not changed: bulk create does not update. "
+               "Exit status: 0 done, 1 some items failed (see the dead-letter file) or were left "
+               "unsent, 2 a mistake in the input, the key or --feed-in-use, 130 interrupted.",
+    )
+    source = push.add_mutually_exclusive_group(required=True)
+    source.add_argument("--products", metavar="FILE",
+                        help="products, one JSON object a line (JSONL) or a JSON array")
+    source.add_argument("--replay", metavar="DEAD_LETTER_FILE",
+                        help="instead of --products: send a dead-letter file's jobs again")
+    push.add_argument("--feed-in-use", action="store_true",
+                      help=f"a custom catalog feed fills this catalog: refuse to push (also: "
+                           f"{FEED_ENV}=1)")
+    push.add_argument("--batch-size", type=int, default=MAX_ITEMS_PER_JOB, metavar="N",
+                      help=f"items per bulk job (default and most {MAX_ITEMS_PER_JOB})")
+    add_send_options(push, rate=snd.KLAVIYO_RATES[snd.CATALOG_JOBS_PATH], state_suffix=".push-state",
+                     concurrency=4)
+
 
 def run(args: argparse.Namespace) -> int:
     try:
         if args.catalog_command == "build":
             return _build(args)
+        if args.catalog_command == "push":
+            return _push(args)
         raise UserError(f"unknown catalog command {args.catalog_command!r}")
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -107,3 +154,87 @@ def _size(count: int) -> str:
             return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
         count /= 1000
     return f"{count} bytes"
+
+
+# -- push ------------------------------------------------------------------------------------
+
+def _feed_in_use(args: argparse.Namespace) -> str | None:
+    if args.feed_in_use:
+        return "--feed-in-use"
+    value = os.environ.get(FEED_ENV, "").strip().lower()
+    if value and value not in ("0", "false", "no", "off"):
+        return f"{FEED_ENV}={os.environ[FEED_ENV]}"
+    return None
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .orders_command import (
+        EXIT_OK,
+        default_path,
+        finish,
+        make_sender,
+        open_state,
+        print_json_lines,
+        replay_dead_letters,
+        send_and_record,
+        summary_lines,
+    )
+
+    said = _feed_in_use(args)
+    if said:
+        raise UserError(
+            f"a custom catalog feed is in use ({said}), so this catalog must not be filled through "
+            "the Catalogs API as well. The integration guide: \"you can only populate products "
+            "using one option. To shift from a custom catalog feed to the new catalog API you must "
+            "first disable the existing custom catalog feed before using the API.\"",
+            hint="to keep the feed: klaviyo-snippets catalog build (and host the file). To switch "
+                 "to the API: disable the feed in Klaviyo (the catalog's sources), then run catalog "
+                 f"push without --feed-in-use / {FEED_ENV}")
+    if not 1 <= args.batch_size <= MAX_ITEMS_PER_JOB:
+        raise UserError(f"--batch-size must be from 1 to {MAX_ITEMS_PER_JOB} (Klaviyo's limit per "
+                        f"bulk job), not {args.batch_size}")
+    if args.replay:
+        return replay_dead_letters(args, unit="items", command="catalog push")
+
+    started = time.monotonic()
+    products = read_products(args.products)
+    bulk_create_job_bodies(products, batch_size=args.batch_size)  # every product checked first
+    state_path = None if args.no_state else Path(args.state or default_path(args.products, ".push-state"))
+    dead_path = Path(args.dead_letter or default_path(args.products, ".dead-letter.jsonl"))
+
+    def pending(state: snd.StateFile | None) -> list:
+        return [p for p in products
+                if state is None or not state.done(snd.Key("catalog-item", str(p["id"])))]
+
+    if args.dry_run:
+        state = snd.StateFile.read(state_path) if state_path else None
+        todo = pending(state)
+        bodies = bulk_create_job_bodies(todo, batch_size=args.batch_size) if todo else []
+        print_json_lines(bodies)
+        print(f"dry run, nothing sent. {args.products}: {len(products)} products, {len(todo)} would "
+              f"be sent in {len(bodies)} bulk job{'' if len(bodies) == 1 else 's'}", file=sys.stderr)
+        return EXIT_OK
+
+    key = snd.read_private_key()
+    sender = make_sender(args, key, snd.CATALOG_JOBS_PATH)
+    state = open_state(args, state_path, key)
+    todo = pending(state)
+    works = [snd.Work.catalog_job(body)
+             for body in (bulk_create_job_bodies(todo, batch_size=args.batch_size) if todo else [])]
+    dead = snd.DeadLetters(dead_path, state_path=state_path)
+    tally, aborted = send_and_record(args, sender, works, state=state, dead=dead, key=key, unit="items")
+    rows = [("created", tally.accepted),
+            ("already in the catalog (not updated)", tally.exists),
+            ("already sent (state file)", len(products) - len(todo)),
+            ("failed", tally.failed)]
+    if tally.unsent:
+        rows.append(("not sent (stopped; run again)", tally.unsent))
+    notes = []
+    if tally.failed:
+        notes.append(f"failed items are in {dead.path}; fix the cause, then: "
+                     f"catalog push --replay {dead.path}")
+    notes += tally.notes[:10]
+    title = (f"catalog push to {args.api_url} ({args.products}: {len(products)} products, "
+             f"{len(works)} bulk job{'' if len(works) == 1 else 's'} of at most {args.batch_size})")
+    return finish(summary_lines(title, rows, tally, time.monotonic() - started, notes),
+                  tally, aborted, sender)

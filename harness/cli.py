@@ -119,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     _generate_command().configure_parser(gen)
     gen.set_defaults(run=lambda a: _generate_command().run(a))
 
-    cat = sub.add_parser("catalog", help="the product catalog: build a custom catalog feed")
+    orders = sub.add_parser("orders", help="server-side order events: sync an orders file to Klaviyo")
+    from generator import orders_command
+
+    orders_command.configure_parser(orders)
+    orders.set_defaults(run=orders_command.run)
+
+    cat = sub.add_parser("catalog", help="the product catalog: build a custom catalog feed, or push it through the Catalogs API")
     from generator import catalog_command
 
     catalog_command.configure_parser(cat)

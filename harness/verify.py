@@ -8,6 +8,8 @@ dropped, and the requests that were blocked.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import time
 from dataclasses import dataclass, field
@@ -132,9 +134,21 @@ def _targets(pages: list[str]) -> tuple[list[str], dict[str, Path]]:
     return urls, roots
 
 
-def verify(pages: list[str], *, identify: str | None = None, clicks: tuple[str, ...] = (),
-           browser: str = "chromium", headed: bool = False, executable: str | None = None,
-           timeout: float = 10.0, settings: StubSettings | None = None) -> VerifyReport:
+def verify(pages: list[str], **options) -> VerifyReport:
+    """Load `pages` in a browser routed to a fresh stand-in; see `_verify` for the options."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _verify(pages, **options)
+    # An event loop already runs in this thread (a pytest-playwright session, a notebook), and
+    # sync Playwright refuses to start there: run in a thread of our own.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(_verify, pages, **options).result()
+
+
+def _verify(pages: list[str], *, identify: str | None = None, clicks: tuple[str, ...] = (),
+            browser: str = "chromium", headed: bool = False, executable: str | None = None,
+            timeout: float = 10.0, settings: StubSettings | None = None) -> VerifyReport:
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
