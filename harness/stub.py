@@ -730,13 +730,13 @@ class StubKlaviyo:
 def serve_forever(host: str, port: int, settings: StubSettings, *, echo=print) -> None:
     """Run the stand-in in the foreground until interrupted (`klaviyo-snippets stub`)."""
     stub = StubKlaviyo(host, port, settings=settings).start()
-    echo(f"stand-in Klaviyo listening on {stub.url}")
-    echo(f"  onsite script   {stub.url}/onsite/js/<PUBLIC_KEY>/klaviyo.js")
-    echo(f"  client API      {stub.url}/client/events/?company_id=<PUBLIC_KEY>")
-    echo(f"  server API      {stub.url}/api/events/  (Authorization: Klaviyo-API-Key pk_...)")
-    echo(f"  inspection      {stub.url}/__stub__/events   (all paths: {stub.url}/__stub__/)")
-    echo("press Ctrl-C to stop")
     try:
+        echo(f"stand-in Klaviyo listening on {stub.url}")
+        echo(f"  onsite script   {stub.url}/onsite/js/<PUBLIC_KEY>/klaviyo.js")
+        echo(f"  client API      {stub.url}/client/events/?company_id=<PUBLIC_KEY>")
+        echo(f"  server API      {stub.url}/api/events/  (Authorization: Klaviyo-API-Key pk_...)")
+        echo(f"  inspection      {stub.url}/__stub__/events   (all paths: {stub.url}/__stub__/)")
+        echo("press Ctrl-C to stop")
         threading.Event().wait()
     except KeyboardInterrupt:
         echo("stopping")
