@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from generator.errors import UserError
 
@@ -73,7 +74,12 @@ def _run_stub(args: argparse.Namespace) -> int:
 # -- verify ---------------------------------------------------------------------------------
 
 def _configure_verify(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pages", nargs="+", metavar="PAGE", help="HTML files or http(s) URLs to load")
+    p.add_argument("pages", nargs="*", metavar="PAGE", help="HTML files or http(s) URLs to load")
+    p.add_argument("--generated", metavar="DIR", type=Path,
+                   help="instead of pages: a storefront of the snippets generated in DIR (e.g. dist), "
+                        "one page per event, its clicks and submits fired as a shopper would")
+    p.add_argument("--plan", metavar="FILE", type=Path,
+                   help="with --generated: the tracking plan DIR was generated from (default: the built-in plan)")
     p.add_argument("--identify", metavar="EMAIL", help="identify the visitor with this email before the page runs")
     p.add_argument("--click", action="append", default=[], metavar="SELECTOR",
                    help="click the first element matching this CSS selector after load (repeatable)")
@@ -87,12 +93,18 @@ def _configure_verify(p: argparse.ArgumentParser) -> None:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from harness.verify import verify
+    from harness.verify import verify, verify_generated
 
-    report = verify(
-        args.pages, identify=args.identify, clicks=tuple(args.click), browser=args.browser,
-        headed=args.headed, executable=args.browser_executable, timeout=args.timeout,
-    )
+    options = dict(identify=args.identify, browser=args.browser, headed=args.headed,
+                   executable=args.browser_executable, timeout=args.timeout)
+    if args.generated and args.pages:
+        raise UserError("give PAGE arguments or --generated DIR, not both")
+    if args.generated:
+        report = verify_generated(args.generated, args.plan, **options)
+    elif args.pages:
+        report = verify(args.pages, clicks=tuple(args.click), **options)
+    else:
+        raise UserError("nothing to verify", hint="give HTML files or URLs, or --generated dist")
     print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else report.format())
     return 0 if report.ok else 1
 

@@ -1,7 +1,8 @@
 """`klaviyo-snippets verify`: load pages in a headless browser routed to the stand-in, and report.
 
 Pages are local HTML files (served on https://shop.test from their folder, so cookies and
-storage behave as in production) or URLs (a theme's dev server). The report lists every event
+storage behave as in production), URLs (a theme's dev server), or, with `--generated DIR`, a
+storefront made of the generated snippets with every trigger fired. The report lists every event
 Klaviyo received with its status and reasons, the identify calls, what the onsite script said it
 dropped, and the requests that were blocked.
 """
@@ -79,6 +80,15 @@ class VerifyReport:
             lines.extend(f"  {b['method']} {_clip(b['url'], 100)}" for b in self.blocked[:10])
         for err in self.page_errors:
             lines.append(f"Page error: {err}")
+        per_metric: dict[str, dict[str, int]] = {}
+        for e in self.events:
+            name = e.get("display_name") or e.get("metric") or "?"
+            per_metric.setdefault(name, {}).setdefault(e["status"], 0)
+            per_metric[name][e["status"]] += 1
+        if per_metric:
+            lines.append("Per event:")
+            for name, statuses in per_metric.items():
+                lines.append(f"  {name:<{widths[1]}}  " + ", ".join(f"{n} {s}" for s, n in statuses.items()))
         bad = len(self.problems)
         lines.append("OK: every event arrived good." if self.ok else f"FAILED: {bad} event(s) bad or dropped"
                      + (f", {len(self.page_errors)} page error(s)" if self.page_errors else "") + ".")
@@ -114,52 +124,112 @@ def _identify_rows(stub: StubKlaviyo) -> list[dict]:
     return rows
 
 
-def _targets(pages: list[str]) -> tuple[list[str], dict[str, Path]]:
-    """URLs to open, and the local folders to serve on the storefront origin."""
-    urls, roots = [], {}
+@dataclass(frozen=True)
+class Visit:
+    """A page to load and what the shopper does there: ("click" | "submit", CSS selector)."""
+
+    url: str
+    actions: tuple[tuple[str, str], ...] = ()
+
+
+def _visits(pages: list[str], clicks: tuple[str, ...]) -> tuple[list[Visit], Path | None]:
+    """The visits for PAGE arguments, and the local folder to serve on the storefront origin."""
+    visits, root = [], None
     for page in pages:
+        actions = tuple(("click", s) for s in clicks)
         if urlparse(page).scheme in ("http", "https"):
-            urls.append(page)
+            visits.append(Visit(page, actions))
             continue
         path = Path(page)
         if not path.is_file():
             raise UserError(f"no such page: {page}", hint="give an HTML file or an http(s):// URL")
-        roots.setdefault("root", path.resolve().parent)
-        if path.resolve().parent != roots["root"]:
+        root = root or path.resolve().parent
+        if path.resolve().parent != root:
             raise UserError(
                 f"{page} is in another folder than {pages[0]}",
                 hint="local pages are served from one folder; verify each folder separately",
             )
-        urls.append(f"{SITE_ORIGIN}/{path.name}")
-    return urls, roots
+        visits.append(Visit(f"{SITE_ORIGIN}/{path.name}", actions))
+    return visits, root
 
 
-def verify(pages: list[str], **options) -> VerifyReport:
-    """Load `pages` in a browser routed to a fresh stand-in; see `_verify` for the options."""
+def generated_storefront(out_dir: Path, plan_path: Path | None = None) -> tuple[list[Visit], dict[str, str]]:
+    """A storefront made of generated snippets: one page per event, as a theme would paste them.
+
+    Each page has `install.html` in its head and the identify snippet plus the event's snippet
+    in its body; the visit fires the event's click and submit triggers as a shopper would.
+    """
+    from generator import load_plan
+
+    install = out_dir / "install.html"
+    if not install.is_file():
+        raise UserError(f"{out_dir} has no install.html", hint=f"run: klaviyo-snippets generate --out {out_dir}")
+    plan = load_plan(plan_path)
+    head = install.read_text(encoding="utf-8")
+    identify = [e for e in plan.events if e.method == "identify"]
+    identify_html = "".join(_snippet(out_dir, e.key) for e in identify)
+    pages, visits = {}, []
+    for event in plan.events:
+        if event in identify:
+            continue
+        path = f"/{_slug(event.key)}.html"
+        pages[path] = (f"<!doctype html><html><head><meta charset='utf-8'><title>{event.metric or event.key}</title>"
+                       f"{head}</head><body>{identify_html}{_snippet(out_dir, event.key)}</body></html>")
+        actions = tuple(
+            (t.kind, t.selector if t.kind == "click" else f"{t.selector} [type=submit]")
+            for t in event.triggers if t.kind in ("click", "submit")
+        )
+        visits.append(Visit(SITE_ORIGIN + path, actions))
+    return visits, pages
+
+
+def _slug(key: str) -> str:
+    return key.replace("_", "-")
+
+
+def _snippet(out_dir: Path, key: str) -> str:
+    path = out_dir / "snippets" / f"{_slug(key)}.html"
+    if not path.is_file():
+        raise UserError(f"{path} is missing", hint=f"regenerate: klaviyo-snippets generate --out {out_dir}")
+    return path.read_text(encoding="utf-8")
+
+
+def verify(pages: list[str], *, clicks: tuple[str, ...] = (), **options) -> VerifyReport:
+    """Load `pages` (files or URLs) in a browser routed to a fresh stand-in; see `run_visits`."""
+    visits, root = _visits(pages, clicks)
+    return run_visits(visits, site=root, labels=list(pages), **options)
+
+
+def verify_generated(out_dir: Path, plan_path: Path | None = None, **options) -> VerifyReport:
+    """Every event of a generated `out_dir`, each on its own storefront page; see `run_visits`."""
+    visits, pages = generated_storefront(Path(out_dir), plan_path)
+    return run_visits(visits, site=pages, labels=[v.url for v in visits], **options)
+
+
+def run_visits(visits: list[Visit], **options) -> VerifyReport:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _verify(pages, **options)
+        return _run_visits(visits, **options)
     # An event loop already runs in this thread (a pytest-playwright session, a notebook), and
     # sync Playwright refuses to start there: run in a thread of our own.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(_verify, pages, **options).result()
+        return pool.submit(_run_visits, visits, **options).result()
 
 
-def _verify(pages: list[str], *, identify: str | None = None, clicks: tuple[str, ...] = (),
-            browser: str = "chromium", headed: bool = False, executable: str | None = None,
-            timeout: float = 10.0, settings: StubSettings | None = None) -> VerifyReport:
+def _run_visits(visits: list[Visit], *, site=None, labels: list[str], identify: str | None = None,
+                browser: str = "chromium", headed: bool = False, executable: str | None = None,
+                timeout: float = 10.0, settings: StubSettings | None = None) -> VerifyReport:
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    urls, roots = _targets(pages)
     choice = choose_browser(browser, headed=headed, explicit=executable)
-    report = VerifyReport(browser=choice.describe(), pages=list(pages))
+    report = VerifyReport(browser=choice.describe(), pages=labels)
     with StubKlaviyo(settings=settings) as stub, sync_playwright() as p:
         browser_obj = getattr(p, choice.name).launch(**choice.launch_options(headless=not headed))
         try:
             context = browser_obj.new_context(**context_options())
-            routing = route_to_stub(context, stub.url, direct=choice.name == "firefox", site=roots.get("root"))
+            routing = route_to_stub(context, stub.url, direct=choice.name == "firefox", site=site)
             stub.sleep = pumping_sleep(context)
             if identify:
                 # Queued before the page's own code: the onsite script handles identify first.
@@ -169,17 +239,18 @@ def _verify(pages: list[str], *, identify: str | None = None, clicks: tuple[str,
                 )
             page = context.new_page()
             page.on("pageerror", lambda err: report.page_errors.append(str(err)))
-            for url in urls:
+            for visit in visits:
                 try:
-                    page.goto(url, wait_until="load", timeout=timeout * 1000)
-                    for selector in clicks:
+                    page.goto(visit.url, wait_until="load", timeout=timeout * 1000)
+                    _wait_quiet(stub, timeout, stub.sleep)
+                    for kind, selector in visit.actions:
                         if page.locator(selector).count() == 0:
-                            report.page_errors.append(f"--click {selector!r}: no such element on {url}")
+                            report.page_errors.append(f"{kind} {selector!r}: no such element on {visit.url}")
                             continue
                         page.locator(selector).first.click(timeout=timeout * 1000)
+                        _wait_quiet(stub, timeout, stub.sleep)
                 except PlaywrightError as exc:
-                    report.page_errors.append(f"{url}: {exc.message.splitlines()[0]}")
-                _wait_quiet(stub, timeout, stub.sleep)
+                    report.page_errors.append(f"{visit.url}: {exc.message.splitlines()[0]}")
             report.blocked = routing.to_dict()["blocked"]
         finally:
             browser_obj.close()

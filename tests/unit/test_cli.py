@@ -100,3 +100,20 @@ def test_stub_on_a_busy_port_is_a_clear_error(capsys):
     assert f"cannot listen on 127.0.0.1:{port}" in err
     assert "Traceback" not in err
     time.sleep(0)  # nothing left running
+
+
+@pytest.mark.browser
+def test_verify_generated_fires_every_event_of_the_default_plan(capsys):
+    assert main(["verify", "--generated", str(REPO / "dist"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    good = {e["metric"] for e in report["events"] if e["status"] == "good"}
+    assert good == {"__activity__", "Viewed Product", "Added to Cart", "Started Checkout", "Viewed Category",
+                    "Searched Site", "Clicked Banner", "Added Like", "Shared Article", "Referred Friend"}
+    assert report["ok"] is True
+
+
+def test_verify_needs_pages_or_generated(capsys):
+    assert main(["verify"]) == 2
+    assert "nothing to verify" in capsys.readouterr().err
+    assert main(["verify", "--generated", "no-such-dir"]) == 2
+    assert "no-such-dir has no install.html" in capsys.readouterr().err
