@@ -116,7 +116,7 @@ class Store:
     def resolve_profile(self, data: dict, *, company: str | None) -> tuple[dict | None, str | None]:
         """Find (or make) the profile a resource names, and merge its attributes into it.
 
-        Returns (profile snapshot, problem). One stand-in is one Klaviyo account: profiles are
+        Returns (snapshot: id, attributes, exchange_ids; problem). One stand-in is one Klaviyo account: profiles are
         shared by the client and server endpoints. Explicit identifiers win over an exchange
         id; an exchange id this stand-in never issued is a problem (the event has no person).
         """
@@ -158,7 +158,9 @@ class Store:
                 kx_new = exchange_id(profile["id"], company)
                 profile["exchange_ids"][company] = kx_new
                 self._index[("_kx", kx_new)] = profile["id"]
-            return copy.deepcopy(profile), None
+            # A snapshot of what callers read; stored values are replaced, never mutated in place.
+            return {"id": profile["id"], "attributes": dict(profile["attributes"]),
+                    "exchange_ids": dict(profile["exchange_ids"])}, None
 
     def add_subscription(self, profile_id: str, subscription: dict) -> None:
         with self.changed:

@@ -228,7 +228,7 @@ class KlaviyoApp:
             self._record_rejected_event(rec, path, None, [problem])
             return answer(_json(wire.error_document([problem]), 400, None, JSONAPI))
 
-        found = wire.VALIDATORS[endpoint.body](payload)
+        found = wire.VALIDATORS[endpoint.body](payload, len(raw))
         company = request.query.get("company_id") if endpoint.auth == "public" else None
         if found.rejections:
             if endpoint.body in ("event", "bulk"):

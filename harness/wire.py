@@ -131,6 +131,7 @@ class Findings:
 
     rejections: list[Problem] = field(default_factory=list)
     late: list[Problem] = field(default_factory=list)
+    body_bytes: int | None = None  # the raw body's size, when known: lets size checks stop early
 
     def reject(self, pointer: str, detail: str) -> None:
         self.rejections.append(Problem(pointer, detail))
@@ -203,6 +204,8 @@ def check_datetime(found: Findings, value: object, pointer: str) -> None:
 
 
 def _check_strings_size(found: Findings, value: object, pointer: str) -> None:
+    if found.body_bytes is not None and found.body_bytes <= MAX_STRING_BYTES:
+        return  # no string can be longer than the whole body
     if isinstance(value, str):
         if len(value.encode("utf-8")) > MAX_STRING_BYTES:
             found.reject(pointer, f"string is longer than {MAX_STRING_BYTES // 1024} KB")
@@ -331,9 +334,9 @@ def _check_event_attributes(found: Findings, attrs: dict, pointer: str, *, with_
             _check_profile_resource(found, profile, f"{pointer}/profile", need_identifier=True)
 
 
-def validate_event(body: object) -> Findings:
+def validate_event(body: object, body_bytes: int | None = None) -> Findings:
     """`EventCreateQueryV2`: POST /client/events and /api/events."""
-    found = Findings()
+    found = Findings(body_bytes=body_bytes)
     if not _expect(found, body, "", "object"):
         return found
     data = _resource(found, body, "", "event")
@@ -344,18 +347,18 @@ def validate_event(body: object) -> Findings:
     return found
 
 
-def validate_profile(body: object) -> Findings:
+def validate_profile(body: object, body_bytes: int | None = None) -> Findings:
     """`OnsiteProfileCreateQuery`: POST /client/profiles (identify)."""
-    found = Findings()
+    found = Findings(body_bytes=body_bytes)
     if not _expect(found, body, "", "object"):
         return found
     _check_profile_resource(found, body, "", need_identifier=True)
     return found
 
 
-def validate_subscription(body: object) -> Findings:
+def validate_subscription(body: object, body_bytes: int | None = None) -> Findings:
     """`OnsiteSubscriptionCreateQuery`: POST /client/subscriptions (needs relationships.list)."""
-    found = Findings()
+    found = Findings(body_bytes=body_bytes)
     if not _expect(found, body, "", "object"):
         return found
     data = _resource(found, body, "", "subscription")
@@ -382,9 +385,9 @@ def validate_subscription(body: object) -> Findings:
     return found
 
 
-def validate_bulk(body: object) -> Findings:
+def validate_bulk(body: object, body_bytes: int | None = None) -> Findings:
     """`EventsBulkCreateQuery`: POST /client/event-bulk-create (one profile, many events)."""
-    found = Findings()
+    found = Findings(body_bytes=body_bytes)
     if not _expect(found, body, "", "object"):
         return found
     data = _resource(found, body, "", "event-bulk-create")
@@ -467,9 +470,9 @@ def _check_catalog_item(found: Findings, item: object, pointer: str) -> None:
                     found.reject(ptr, "each category is {\"type\": \"catalog-category\", \"id\": \"...\"}")
 
 
-def validate_catalog_item(body: object) -> Findings:
+def validate_catalog_item(body: object, body_bytes: int | None = None) -> Findings:
     """`CatalogItemCreateQuery`: POST /api/catalog-items."""
-    found = Findings()
+    found = Findings(body_bytes=body_bytes)
     if _expect(found, body, "", "object"):
         if "data" not in body:
             found.reject("/data", "'data' is a required field")
@@ -478,9 +481,9 @@ def validate_catalog_item(body: object) -> Findings:
     return found
 
 
-def validate_catalog_job(body: object) -> Findings:
+def validate_catalog_job(body: object, body_bytes: int | None = None) -> Findings:
     """`CatalogItemCreateJobCreateQuery`: POST /api/catalog-item-bulk-create-jobs (<= 100 items)."""
-    found = Findings()
+    found = Findings(body_bytes=body_bytes)
     if not _expect(found, body, "", "object"):
         return found
     data = _resource(found, body, "", "catalog-item-bulk-create-job")

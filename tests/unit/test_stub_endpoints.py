@@ -120,6 +120,7 @@ def test_private_endpoints_grant_browsers_no_cors(stub):
         (lambda a: a.update(uniqueid="x"), "/data/attributes/uniqueid", "not a valid field"),
         (lambda a: a["metric"]["data"]["attributes"].update(name="x" * 128), "/data/attributes/metric/data/attributes/name", "128"),
         (lambda a: a.update(properties={f"p{i}": i for i in range(401)}), "/data/attributes/properties", "400"),
+        (lambda a: a.update(properties={"notes": ["ok", "x" * (100 * 1024 + 1)]}), "/data/attributes/properties/notes/1", "100 KB"),
         (lambda a: a["profile"]["data"]["attributes"].update(phone_number="555-1234"), "/data/attributes/profile/data/attributes/phone_number", "E.164"),
         (lambda a: a["profile"]["data"].update(attributes={"first_name": "Sarah"}), "/data/attributes/profile/data/attributes", "identifier"),
     ],
