@@ -54,6 +54,7 @@ def main() -> int:
                 page.wait_for_timeout(0.5)  # keeps Playwright's routes running while we wait
             if i >= 10:  # warm-up
                 latencies.append(time.perf_counter() - start)
+        context.unroute_all(behavior="ignoreErrors")
         context.close()
 
         opens = []
@@ -61,6 +62,7 @@ def main() -> int:
             start = time.perf_counter()
             ctx, _page = new_routed_page(browser, stub)
             opens.append(time.perf_counter() - start)
+            ctx.unroute_all(behavior="ignoreErrors")
             ctx.close()
         opens = opens[3:]
         browser.close()

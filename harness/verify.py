@@ -252,6 +252,7 @@ def _run_visits(visits: list[Visit], *, site=None, labels: list[str], identify: 
                 except PlaywrightError as exc:
                     report.page_errors.append(f"{visit.url}: {exc.message.splitlines()[0]}")
             report.blocked = routing.to_dict()["blocked"]
+            context.unroute_all(behavior="ignoreErrors")
         finally:
             browser_obj.close()
         report.events = stub.events()
