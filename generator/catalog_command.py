@@ -1,4 +1,5 @@
-"""`klaviyo-snippets catalog build | push`: the custom catalog feed, or the Catalogs API.
+"""`klaviyo-snippets catalog build | push | check`: the custom catalog feed, the Catalogs API,
+and a check that events send the catalog's product ids.
 
 `configure_parser(parser)` takes the parser of the `catalog` command and adds its `build` and
 `push` sub-commands; `run(args)` runs the chosen one and returns the exit code (0 done, 1 some
@@ -83,6 +84,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_send_options(push, rate=snd.KLAVIYO_RATES[snd.CATALOG_JOBS_PATH], state_suffix=".push-state",
                      concurrency=4)
 
+    check = commands.add_parser(
+        "check",
+        help="check that the product ids your events send are the catalog's ids",
+        description="Recommendations and catalog lookups tie an event to a product by its id: "
+                    "an event's ProductID must equal the catalog item's id. This lists every "
+                    "product id sent by Viewed Product, Added to Cart, Started Checkout and the "
+                    "order events that the catalog does not have.",
+    )
+    check.add_argument("--products", required=True, metavar="FILE", help="the catalog's products (JSONL or JSON array)")
+    check.add_argument("--orders", metavar="FILE.jsonl", help="orders, as for orders sync: their server-side events")
+    check.add_argument("--samples", metavar="FILE",
+                       help="a generated samples.json (e.g. dist/samples.json): the snippets' sample calls")
+    check.add_argument("--events", metavar="FILE",
+                       help="events the stand-in recorded: GET /__stub__/events saved as JSON, "
+                            "or a test's klaviyo-traffic.json")
+
 
 def run(args: argparse.Namespace) -> int:
     try:
@@ -90,10 +107,58 @@ def run(args: argparse.Namespace) -> int:
             return _build(args)
         if args.catalog_command == "push":
             return _push(args)
+        if args.catalog_command == "check":
+            return _check(args)
         raise UserError(f"unknown catalog command {args.catalog_command!r}")
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from .catalog import check_ids
+    from .orders import order_events, read_orders
+
+    products = read_products(args.products)
+    sources: list[tuple[str, list[dict]]] = []
+    if args.orders:
+        sources.append((args.orders, [body for order in read_orders(args.orders) for body in order_events(order)]))
+    for option, path in (("--samples", args.samples), ("--events", args.events)):
+        if not path:
+            continue
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read {path}: {exc}", where=option) from None
+        sources.append((path, _bodies_from(data, option)))
+    if not sources:
+        raise UserError("nothing to check", hint="give --orders, --samples and/or --events")
+    unknown = 0
+    for path, bodies in sources:
+        for problem in check_ids(bodies, products):
+            print(f"{path}: {problem}")
+            unknown += 1
+        print(f"{path}: {len(bodies)} events checked")
+    print(f"{unknown} product id(s) not in the catalog" if unknown else "every product id is in the catalog")
+    return 1 if unknown else 0
+
+
+def _bodies_from(data: object, option: str) -> list[dict]:
+    """Event bodies from a samples.json (sample calls) or a stand-in export (recorded events)."""
+    def body(metric, properties):
+        return {"data": {"attributes": {"metric": {"data": {"attributes": {"name": metric}}},
+                                        "properties": properties or {}}}}
+
+    if isinstance(data, dict) and isinstance(data.get("events"), dict):  # samples.json
+        return [body(e["call"][1], e["call"][2]) for e in data["events"].values()
+                if e.get("method") == "track" and len(e.get("call") or []) > 2]
+    if isinstance(data, dict) and isinstance(data.get("events"), list):  # /__stub__/events, traffic
+        return [e["body"] if isinstance(e.get("body"), dict) else body(e.get("metric"), e.get("properties"))
+                for e in data["events"] if e.get("metric")]
+    raise UserError("not a samples.json nor a stand-in events export", where=option,
+                    hint="use dist/samples.json, or save GET /__stub__/events as JSON")
 
 
 def _build(args: argparse.Namespace) -> int:
