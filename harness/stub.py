@@ -49,7 +49,7 @@ INSPECTION_PATHS = {
     "GET /__stub__/catalog": "catalog items created through the Catalogs API",
     "POST /__stub__/diagnostics": "where the stand-in onsite script reports (text/plain JSON)",
     "GET /__stub__/faults": "scripted faults still pending",
-    "POST /__stub__/faults": 'script faults: {"kind": "429"|"500"|"503"|"drop", "count": N, "path": "/api/events", "retry_after": 1}',
+    "POST /__stub__/faults": 'script faults: {"kind": "429"|"400"|"500"|"503"|"drop", "count": N, "path": "/api/events", "retry_after": 1}',
     "GET /__stub__/config": "this stand-in's settings",
     "POST /__stub__/reset": "forget everything: requests, events, profiles, diagnostics, faults, rate windows",
 }
@@ -109,6 +109,7 @@ class KlaviyoApp:
         self.store = store
         self.faults = Faults()
         self.errors: list[BaseException] = []  # unexpected errors, re-raised by StubKlaviyo.check()
+        self.jobs: dict[str, dict] = {}  # catalog bulk jobs by id
         self.base_url = ""
 
     # -- app ---------------------------------------------------------------------------------
@@ -123,6 +124,8 @@ class KlaviyoApp:
         for path in wire.GONE_PATHS:
             for p in (path, path + "/"):
                 r.add_route("*", p, self.gone)
+        r.add_get("/api/catalog-item-bulk-create-jobs/{job_id}", self.catalog_job)
+        r.add_get("/api/catalog-item-bulk-create-jobs/{job_id}/", self.catalog_job)
         r.add_get("/onsite/js/{company_id}/klaviyo.js", self.onsite_script)
         r.add_get("/onsite/js/klaviyo.js", self.onsite_script)
         r.add_get("/__stub__/events", self.list_events)
@@ -199,7 +202,7 @@ class KlaviyoApp:
                 return web.Response(status=500)  # never delivered: the connection is gone
             if fault.kind == "429":
                 return answer(_throttled(fault.retry_after))
-            return answer(_error(int(fault.kind), "scripted fault", code="error"))
+            return answer(_error(int(fault.kind), "scripted fault", code="invalid" if fault.kind == "400" else "error"))
 
         if too_big:
             return answer(_error(413, f"The request body is larger than {wire.MAX_BODY_BYTES // (1024 * 1024)} MB.",
@@ -307,13 +310,24 @@ class KlaviyoApp:
                 done.append({"type": "catalog-item", "id": created["id"]})
         job_id = new_uuid()
         now = now_iso()
-        return {"data": {
+        self.jobs[job_id] = job = {"data": {
             "type": "catalog-item-bulk-create-job", "id": job_id,
             "attributes": {"status": "complete", "created_at": now, "total_count": len(items),
                            "completed_count": len(done), "failed_count": len(errors), "completed_at": now,
                            "errors": errors, "expires_at": None},
             "relationships": {"items": {"data": done}},
             "links": {"self": f"{self.base_url}/api/catalog-item-bulk-create-jobs/{job_id}/"}}}
+        return job
+
+    async def catalog_job(self, request: web.Request) -> web.Response:
+        """GET a bulk job, as a client polls it (private key required, as for the POST)."""
+        _, refusal = self._authenticate(request, wire.ENDPOINTS["/api/catalog-item-bulk-create-jobs"])
+        if refusal is not None:
+            return refusal
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return _error(404, "No catalog item bulk create job with this id.", code="not_found")
+        return _json(job, 200, None, JSONAPI)
 
     def _authenticate(self, request: web.Request, endpoint: wire.Endpoint) -> tuple[str, web.Response | None]:
         """The rate-limit account of the request, or the refusal Klaviyo would send."""
@@ -511,6 +525,7 @@ class KlaviyoApp:
 
     def clear(self) -> None:
         self.store.clear()
+        self.jobs.clear()
         self.faults.clear()
         if self.settings.rate_limits is not None:
             self.settings.rate_limits.reset()

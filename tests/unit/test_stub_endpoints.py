@@ -352,3 +352,22 @@ def test_catalog_validation_and_auth(stub):
     reply = post(stub.url + "/api/catalog-item-bulk-create-jobs", too_many, SERVER_HEADERS)
     assert any("at most 100" in e["detail"] for e in reply.json["errors"])
     assert post(stub.url + "/api/catalog-items", item, CLIENT_HEADERS).status == 401
+
+
+def test_catalog_job_can_be_polled(stub):
+    from generator.catalog import bulk_create_job_bodies, read_products
+
+    [job] = bulk_create_job_bodies(read_products("examples/products.jsonl"))
+    created = post(stub.url + "/api/catalog-item-bulk-create-jobs", job, SERVER_HEADERS).json["data"]
+    polled = send("GET", stub.url + f"/api/catalog-item-bulk-create-jobs/{created['id']}/", headers=SERVER_HEADERS)
+    assert polled.status == 200
+    assert polled.json["data"] == created
+    assert send("GET", stub.url + "/api/catalog-item-bulk-create-jobs/nope", headers=SERVER_HEADERS).status == 404
+    assert send("GET", stub.url + f"/api/catalog-item-bulk-create-jobs/{created['id']}").status == 401
+
+
+def test_scripted_400_is_a_json_api_refusal(stub):
+    stub.inject_fault("400", 1)
+    reply = post(stub.url + CLIENT_EVENTS, event_body(), CLIENT_HEADERS)
+    assert reply.status == 400
+    assert only_error(reply)["code"] == "invalid"
