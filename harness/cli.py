@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     _configure_stub(stub)
     stub.set_defaults(run=_run_stub)
 
+    preview = sub.add_parser("preview", help="a local storefront and a live inspector of what Klaviyo receives")
+    from harness import preview as preview_command
+
+    preview_command.configure_parser(preview)
+    preview.set_defaults(run=preview_command.run)
+
     ver = sub.add_parser("verify", help="load pages in a headless browser against the stand-in and report")
     _configure_verify(ver)
     ver.set_defaults(run=_run_verify)

@@ -13,8 +13,10 @@ did not stop the event, e.g. a property the snippet left out because of its type
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 STATUSES = ("good", "bad", "duplicate", "dropped", "warning", "pending")
 
@@ -119,6 +121,25 @@ def _profile_request_kind(body: Any) -> str:
 METHOD_LABELS = {"identify": "Identify", "trackViewedItem": "Recently Viewed Items"}
 
 
+def _value_subject(value: Any) -> str:
+    return "" if value is None else f"value {json.dumps(value, ensure_ascii=False)}"
+
+
+def _profile_subject(body: Any) -> str:
+    """Who a profile request is about, or what it carries: `thomas@example.com`, `3 viewed items`."""
+    attrs = _attributes(body)
+    if isinstance(attrs.get("profile"), dict):  # subscriptions
+        attrs = _attributes(attrs["profile"]) or attrs
+    who = [str(attrs[k]) for k in ("email", "phone_number", "external_id") if attrs.get(k)]
+    if who:
+        return ", ".join(who)
+    props = attrs.get("properties") if isinstance(attrs.get("properties"), dict) else {}
+    items = props.get("$viewed_items")
+    if isinstance(items, list):
+        return f"{len(items)} viewed item{'' if len(items) == 1 else 's'}"
+    return ""
+
+
 def build_entries(
     *,
     requests: list[dict],
@@ -153,6 +174,7 @@ def build_entries(
                 "time": e.get("received_at"),
                 "source": "onsite script",
                 "metric": label,
+                "subject": _value_subject(e.get("value")),
                 "status": e.get("status") or "dropped",
                 "reasons": e.get("reasons") or [],
                 "request": None,
@@ -172,12 +194,14 @@ def build_entries(
             "time": e.get("received_at"),
             "source": "stand-in",
             "metric": e.get("display_name") or metric or "(no metric)",
+            "subject": _value_subject(e.get("value")),
             "status": e.get("status"),
             "reasons": e.get("reasons") or [],
             "request": _request_view(req),
             "http_status": response.get("status", e.get("http_status")),
             "body": req.get("body") if req else e.get("body"),
-            "event_body": e.get("body") if req and e.get("body") is not req.get("body") else None,
+            # A bulk request carries many events: this one's own entry.
+            "event_body": e.get("body") if req and e.get("body") != req.get("body") else None,
             "properties": e.get("properties"),
             "value": e.get("value"),
             "unique_id": e.get("unique_id"),
@@ -228,6 +252,7 @@ def build_entries(
             "time": r.get("received_at"),
             "source": "stand-in",
             "metric": label,
+            "subject": _profile_subject(body) if path in ("/client/profiles", "/client/subscriptions") else "",
             "status": status,
             "reasons": reasons,
             "request": _request_view(r),
@@ -259,19 +284,20 @@ def build_entries(
         })
 
     for w in warnings:
+        method = next((m for m in METHOD_LABELS if m.lower() == (w.get("metric") or "").lower()), None)
         out.append({
             "key": f"w{w['id']}",
             "seq": w.get("seq", 0),
             "time": w.get("time"),
             "source": "snippet",
-            "metric": w.get("metric") or "klaviyo-snippets",
+            "metric": METHOD_LABELS[method] if method else (w.get("metric") or "klaviyo-snippets"),
             "status": w.get("status", "warning"),
             "reasons": [{"detail": w.get("message"), "pointer": None, "code": "snippet_warning"}],
             "request": None,
             "body": None,
             "call": {"page": w.get("page")},
             "profile_id": None,
-            "snippet": lookup("track", w.get("metric")) if w.get("metric") else None,
+            "snippet": lookup(method, None) if method else (lookup("track", w["metric"]) if w.get("metric") else None),
         })
 
     out.sort(key=lambda entry: (entry.get("time") or "", entry.get("seq") or 0), reverse=True)

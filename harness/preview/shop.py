@@ -28,6 +28,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from harness.preview.session import METHOD_LABELS
+
 TEMPLATES = Path(__file__).parent / "templates"
 PRODUCTION_SCRIPT_ORIGIN = "https://static.klaviyo.com/"
 
@@ -80,6 +82,7 @@ class Widget:
 
     event: str  # the plan's event id
     label: str  # metric or method
+    method: str  # track, identify, trackViewedItem
     kind: str  # click, submit, call
     how: str  # what the shopper does, in words
     markup: Markup | None = None  # click / submit: the generated element
@@ -116,6 +119,11 @@ class ShopPage:
         return self.spec.title
 
 
+def label(event) -> str:
+    """What the preview calls an event: its metric, or Identify / Recently Viewed Items."""
+    return event.metric if event.method == "track" else METHOD_LABELS.get(event.method, event.label)
+
+
 def island_json(value: Any) -> Markup:
     """JSON that cannot close its script element: <, >, & and the JS line separators escaped."""
     text = json.dumps(value, ensure_ascii=False, indent=2)
@@ -125,10 +133,10 @@ def island_json(value: Any) -> Markup:
     return Markup(text)
 
 
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_SCRIPT = re.compile(r"<script\b.*?</script>", re.S | re.I)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL | re.IGNORECASE)
 _INPUT = re.compile(r"<input\b[^>]*>")
-_TEXTAREA = re.compile(r"<textarea\b[^>]*>.*?</textarea>", re.S)
+_TEXTAREA = re.compile(r"<textarea\b[^>]*>.*?</textarea>", re.DOTALL)
 _NAME = re.compile(r'\bname="([^"]*)"')
 _SUBMIT = re.compile(r'(<button type="submit">)Send(</button>)')
 
@@ -205,7 +213,7 @@ class Storefront:
                 continue
             spec = self._spec_for(event)
             if spec is None:
-                spec = PageSpec(f"event/{event.slug}", event.label, event.label, "event.html")
+                spec = PageSpec(f"event/{event.slug}", label(event), label(event), "event.html")
                 self.pages[spec.slug] = ShopPage(spec, description=event.description)
             page = self.pages[spec.slug]
             page.events.append(event.key)
@@ -233,7 +241,7 @@ class Storefront:
             needed = list(event.inputs)
         for name in needed:
             if args is None:
-                page.notes.append(f"{event.label}: the plan has no sample for this event, so the page has no "
+                page.notes.append(f"{label(event)}: the plan has no sample for this event, so the page has no "
                                   f"`{name}` data island (add sample: to the event).")
                 continue
             page.islands.setdefault(name, args[event.inputs.index(name)])
@@ -244,7 +252,7 @@ class Storefront:
                     markup = label_fields(markup, SUBMIT_LABELS.get(event.key, "Submit"))
                 how = "; ".join(
                     f"{'click' if t.kind == 'click' else 'submit'} {t.selector}" for t in shopper)
-                page.widgets.append(Widget(event.key, event.label, shopper[0].kind, how, markup=Markup(markup)))
+                page.widgets.append(Widget(event.key, label(event), event.method, shopper[0].kind, how, markup=Markup(markup)))
                 return
             note = (f"the selector {shopper[0].selector} is too complex to draw an element for; this button "
                     f"calls klaviyoSnippets.{event.function}() instead")
@@ -258,11 +266,11 @@ class Storefront:
         if args is None:
             note = (note + "; " if note else "") + "the plan has no sample for this event, so it is called without data"
         return Widget(
-            event.key, event.label, "call",
+            event.key, label(event), event.method, "call",
             f"calls klaviyoSnippets.{event.function}() with the plan's sample, as your own code would",
             function=event.function,
             args_json=island_json(args or []),
-            text=CALL_LABELS.get(event.key) or f"Fire {event.label}",
+            text=CALL_LABELS.get(event.key) or f"Fire {label(event)}",
             note=note,
         )
 
@@ -272,10 +280,10 @@ class Storefront:
         fires: list[tuple[str, str]] = []
         for event in self.plan.events:
             if event.trigger("load") and event.inputs and all(n in page.islands for n in event.inputs):
-                fires.append((event.label, "on page load"))
+                fires.append((label(event), "on page load"))
                 for other in event.also:
                     if other in self.events:
-                        fires.append((self.events[other].label, f"with {event.label}"))
+                        fires.append((label(self.events[other]), f"with {label(event)}"))
         for w in page.widgets:
             fires.append((w.label, w.how))
         page.fires = fires
@@ -312,7 +320,7 @@ class Storefront:
             slug = self.placement.get(event.key)
             out.append({
                 "key": event.key,
-                "label": event.label,
+                "label": label(event),
                 "method": event.method,
                 "metric": event.metric,
                 "page": None if slug is None else "/shop/" + slug,
