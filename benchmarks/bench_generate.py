@@ -1,11 +1,19 @@
 """How long generation takes in-process: the default plan (target 150 ms) and synthetic plans of
 10, 100 and 1,000 events (target 1.5 s at 1,000), with how time grows per event.
 
+Each size is timed three ways: cold (an empty output folder: every file is written), warm (the
+folder is current: everything is generated and compared, nothing written; the usual case when
+re-running after a small edit) and --check. Wall-clock time is the best of a few runs; CPU time
+(process time) is printed beside it because on a shared machine the wall clock also measures the
+neighbours. The 1,000-event target is judged on the warm best wall-clock time, and the cold run
+is shown against it too.
+
     python benchmarks/bench_generate.py
 """
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,13 +50,22 @@ def synthetic_plan(events: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def best_of(runs: int, fn) -> tuple[float, float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def runs(count: int, fn) -> tuple[float, float, float]:
+    """Best wall, median wall and best CPU time of ``count`` calls."""
+    results = [timed(fn) for _ in range(count)]
+    walls = [w for w, _ in results]
+    return min(walls), statistics.median(walls), min(c for _, c in results)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
 
 
 def main() -> int:
@@ -56,25 +73,37 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         load_plan()  # import-time and first-template costs are not what we measure
-        best, median = best_of(5, lambda: generate(out_dir=tmp / "default" / "dist"))
-        best_check, _ = best_of(5, lambda: generate(out_dir=tmp / "default" / "dist", check=True))
+        generate(out_dir=tmp / "warmup" / "dist")
+        out = tmp / "default" / "dist"
+        cold, cold_cpu = timed(lambda: generate(out_dir=out))
+        best, median, cpu = runs(7, lambda: generate(out_dir=out))
+        check, _, _ = runs(5, lambda: generate(out_dir=out, check=True))
         verdict = "ok" if best <= DEFAULT_TARGET else "OVER"
         ok &= best <= DEFAULT_TARGET
-        print(f"default plan (11 events): {best * 1000:7.1f} ms best, {median * 1000:7.1f} ms median "
-              f"(target {DEFAULT_TARGET * 1000:.0f} ms: {verdict}); --check {best_check * 1000:.1f} ms")
+        print(f"default plan (11 events): warm {ms(best)} best, {ms(median)} median, {ms(cpu)} CPU "
+              f"(target {DEFAULT_TARGET * 1000:.0f} ms: {verdict}); cold {ms(cold)}; --check {ms(check)}")
+        print()
+        print(f"{'events':>6}  {'cold (writes all)':>18}  {'warm best':>10}  {'median':>10}  {'CPU':>10}  "
+              f"{'--check':>10}  {'per event':>10}  growth")
         previous = None
         for events in (10, 100, 1000):
             plan = tmp / f"plan-{events}.yaml"
             plan.write_text(synthetic_plan(events))
             out = tmp / f"out-{events}" / "dist"
-            best, median = best_of(3 if events < 1000 else 2, lambda: generate(plan, out))
-            growth = f", x{best / previous:.1f} for x10 events" if previous else ""
-            target = f" (target {THOUSAND_TARGET} s: {'ok' if best <= THOUSAND_TARGET else 'OVER'})" if events == 1000 else ""
+            cold, _ = timed(lambda: generate(plan, out))
+            count = 5 if events < 1000 else 3
+            best, median, cpu = runs(count, lambda: generate(plan, out))
+            check, _, _ = runs(count, lambda: generate(plan, out, check=True))
+            growth = f"x{best / previous:.1f} for x10 events" if previous else ""
+            print(f"{events:>6}  {cold:>16.3f} s  {best:>8.3f} s  {median:>8.3f} s  {cpu:>8.3f} s  "
+                  f"{check:>8.3f} s  {best / events * 1000:>7.2f} ms  {growth}")
             if events == 1000:
+                verdict = "ok" if best <= THOUSAND_TARGET else "OVER"
                 ok &= best <= THOUSAND_TARGET
-            print(f"{events:>5} events: {best:7.3f} s best, {median:7.3f} s median, "
-                  f"{best / events * 1000:6.2f} ms per event{growth}{target}")
+                print(f"1,000 events: warm {best:.3f} s best (target {THOUSAND_TARGET} s: {verdict}), "
+                      f"cold {cold:.3f} s ({'ok' if cold <= THOUSAND_TARGET else 'over'} against the same target)")
             previous = best
+            shutil.rmtree(out.parent)
     return 0 if ok else 1
 
 

@@ -48,163 +48,172 @@
  *
  * Checks in the browser: a value of the wrong type that cannot be converted (a price "abc") is
  * left out, with a console.warn; empty text and empty lists count as missing and are left out
- * too; a required property that is missing (or left out) stops the
- * event: nothing is sent, console.warn names what was missing, and the function returns false.
- * Otherwise it returns what the klaviyo method returns (a Promise until klaviyo.js has loaded).
- * Nothing here writes to the page: values travel to Klaviyo as data only. ES5 syntax; click and
- * submit triggers need Element.closest (every browser since 2017, not Internet Explorer).
+ * too; a required property that is missing (or left out) stops the event: nothing is sent,
+ * console.warn names what was missing, and the function returns false. Otherwise it returns
+ * what the klaviyo method returns (a Promise until klaviyo.js has loaded; true when klaviyo is
+ * the array of a page without Proxy). Nothing here writes to the page: values travel to
+ * Klaviyo as data only. ES5 syntax; click and submit triggers need Element.closest (every
+ * browser since 2017, not Internet Explorer).
  *
- * The plan is data: each event is F(the call: ["track", metric] or [method], [inputs],
- * [properties], output order, [also], [triggers]); each property is [name, type, source,
- * nested properties, their order].
+ * The plan is data: each event is F(metric (a track) or [method], [inputs], [properties],
+ * [triggers], [events fired with it], output order), trailing empty arguments left out; each
+ * property is [name, type, source, nested properties, their order, constant or default].
  * Types: s string, n number, b boolean, d date, l string list, i line items, o object; UPPER
- * CASE = required. A source is a path ("product.title"; ".title" = in the scope's default
- * root: the first input, in line items the line; "a|b" = the first with a value; "name[]"
- * maps over a list) or a function of the path getter g (derived values, constants).
+ * CASE = required. A source is a path ("product.title"; ".title" = in the scope's default root:
+ * the first input, in line items the line; "a|b" = the first with a value; "name[]" maps over a
+ * list), or [helper, arguments...] for a derived value, whose text arguments are paths resolved
+ * before the call. A constant (value:) or a default is JSON text, parsed afresh for each payload.
  * Properties come in the order they are computed (event.X before what reads it); the output
- * order, when it differs, lists indexes.
+ * order, when it differs, lists indexes. A trigger is ["load"], or [DOM event, selector, the
+ * input bound to the clicked element or to the submitted form's fields]. Events fired with
+ * others (also:) are defined first: on an already parsed page a load trigger fires at once.
  *
- * One-letter names on purpose: the .min.js only strips comments and whitespace.
- *   G value at a path ("a|b")   H follow one path   C convert to a type (X: impossible)
- *   B build properties (roots, properties, order, path prefix for messages)
- *   N nested roots (own event, and the line)   F make an event's function   W console.warn
- *   Lb, Ms the label and the missing required properties of the event being built
- *   Fl flatten a list   U union of lists   Z sum in minor units   Fm format text
- *   J a trigger's arguments (bound input, data islands)   D listen for clicks or submits
- *   E the triggers: [function, inputs, "load" | "click" | "submit", selector, bound input, fields]
+ * Short names on purpose: the .min.js only strips comments and whitespace.
+ *   S klaviyoSnippets   A Array.isArray   X the "impossible" value (a wrong type)
+ *   M [label, missing required properties...] of the event being built   W console.warn
+ *   G value at a path ("a|b")   H follow one path   C convert to a type   V resolve a source
+ *   Fl flatten   U union   Z sum in minor units (first argument: 10^digits)   Ct count
+ *   Fm format (first argument: the text around the placeholders)
+ *   B build properties (roots, properties, output order, path prefix for messages, the
+ *     scope's default root; each scope has its own event)
+ *   J a trigger's arguments (the bound input, the others from data islands)   O a form's fields
+ *   F make an event's function (and register its triggers; g: its page-load trigger)
  */
 (function (w, d) {
   if (w.klaviyoSnippets) return;
-  var S = w.klaviyoSnippets = {version: "0.1.0+5df7170e3f5d"}, A = Array.isArray, E = [], X = {}, Lb, Ms;
+  var S = w.klaviyoSnippets = {version: "0.1.0+5df7170e3f5d"}, A = Array.isArray, X = {}, M;
 
   function W(m) {
     w.console && console.warn("klaviyo-snippets: " + m);
   }
 
   function G(r, p) {
-    for (var a = p.split("|"), i = 0, v; i < a.length && v == null; i++) v = H(r, a[i].split("."));
+    for (var a = p.split("|"), i = 0, v; v == null && i < a.length; ) v = H(r, a[i++].split("."));
     return v;
   }
 
   function H(v, p) {
-    for (var i = 0, k, o = [], x; i < p.length && v != null; i++) {
-      k = p[i];
-      if (k.slice(-2) == "[]") {
+    for (var i = 0, k, o = []; v != null && i < p.length; v = v[k])
+      if (/]/.test(k = p[i++])) {
         if (!A(v = v[k.slice(0, -2)])) return;
-        for (k = p.slice(i + 1), i = 0; i < v.length; i++)
-          (x = H(v[i], k)) != null && (o = o.concat(A(x) && k.join().indexOf("[]") + 1 ? x : [x]));
+        p = p.slice(i);
+        v.map(function (e) {
+          (e = H(e, p)) != null && (o = o.concat(/]/.test(p) ? e : [e]));
+        });
         return o;
       }
-      v = v[k];
-    }
     return v;
   }
 
   function C(t, v) {
-    var y = typeof v, s = y == "string", n = y == "number" && isFinite(v), o = [], i;
-    if (v == null || v === X) return v;
-    if (t == "l") {
-      if (s) v = v.split(/[,\n]/);
-      if (!A(v)) return X;
-      for (i = 0; i < v.length; i++) (y = C("s", v[i])) && y !== X && (y = y.trim()) && o.push(y);
-      return o;
-    }
-    return t == "s" ? s ? v : n || y == "boolean" ? "" + v : X :
+    var y = typeof v, s = y == "string", n = y == "number" && isFinite(v);
+    return v == null || v === X ? v :
+      t == "s" ? s ? v : n || y == "boolean" ? "" + v : X :
       t == "n" ? n ? v : s && /^[ \t]*-?\d+(\.\d+)?[ \t]*$/.test(v) ? +v : X :
+      t == "l" ? A(v = s ? v.split(/[,\n]/) : v) ? v.map(function (e) {
+        return (e = C("s", e)) && e.trim ? e.trim() : "";
+      }).filter(String) : X :
       A(v) == (t == "i") && y == "object" ? v : X;
   }
 
+  function V(r, c) {
+    return c.split ? G(r, c) : c[0](c.slice(1).map(function (p) {
+      return p.split ? G(r, p) : p;
+    }));
+  }
+
   function Fl(a) {
-    for (var o = [], i = 0; i < a.length; i++) o = o.concat(A(a[i]) ? Fl(a[i]) : a[i] == null ? [] : [a[i]]);
-    return o;
+    return A(a) ? [].concat.apply([], a.map(Fl)) : a == null ? [] : [a];
   }
 
-  function U(a) {
-    for (var o, i = 0, x; i < a.length; i++) a[i] != null && (o = []);
-    if (o) for (a = Fl(a), i = 0; i < a.length; i++) (x = C("s", a[i])) != null && x !== X && o.indexOf(x) < 0 && o.push(x);
-    return o;
+  function U(a, o) {
+    a.map(function (v) {
+      v != null && (o = []);
+    });
+    return o && Fl(a).map(function (x) {
+      (x = C("s", x)) !== X && o.indexOf(x) < 0 && o.push(x);
+    }) && o;
   }
 
-  function Z(v, n) {
-    if (v != null) {
-      for (var t = 0, i = 0, x, f = Math.pow(10, n), a = Fl([v]); i < a.length; i++) {
-        if ((x = C("n", a[i])) === X) return X;
-        t += Math.round(x * f);
-      }
-      return t / f;
-    }
+  function Z(a, t) {
+    if (a[1] != null) return t = 0, Fl(a[1]).map(function (x) {
+      t += Math.round(C("n", x) * a[0]);
+    }), t == t ? t / a[0] : X;
   }
 
-  function Fm(t, v) {
-    for (var s = t[0], i = 0, x; i < v.length; i++) {
-      if ((x = C("s", v[i])) == null || x === X) return x;
-      s += x + t[i + 1];
+  function Ct(a) {
+    return (a = a[0]) == null || A(a) ? a && a.length : X;
+  }
+
+  function Fm(a) {
+    for (var s = a[0][0], i = 1, x; i < a.length; i++) {
+      if ((x = C("s", a[i])) == null || x === X) return x;
+      s += x + a[0][i];
     }
     return s;
   }
 
-  function N(r, l) {
-    r = Object.create(r);
-    r.event = {};
-    if (arguments.length > 1) r.line = r[""] = l;
-    return r;
-  }
-
-  function B(r, p, q, x) {
-    for (var o = {}, i = 0, s, v, t, g = function (s) {
-      return G(r, s);
-    }; i < p.length; i++) {
-      s = p[i];
+  function B(r, p, q, x, l) {
+    (r = Object.create(r)).event = {};
+    r.line = r[""] = l;
+    for (var o = {}, i = 0, s, v, t; s = p[i++]; r.event[s[0]] = v) {
       t = s[1].toLowerCase();
-      v = s[2] ? s[2].call ? s[2](g) : g(s[2]) : void 0;
-      if (s[3]) v = t == "o" ? B(N(r), s[3], s[4], x + s[0] + ".") : A(v) ? v.map(function (e, j) {
-        return B(N(r, e), s[3], s[4], x + s[0] + "[" + j + "].");
+      v = s[2] && V(r, s[2]);
+      if (s[3]) v = t == "o" ? B(r, s[3], s[4], x + s[0] + ".", r[""]) : A(v) ? v.map(function (e, j) {
+        return B(r, s[3], s[4], x + s[0] + "[" + j + "].", e);
       }) : v;
-      (v = C(t, v)) === X && (W(Lb + ": " + x + s[0] + " has the wrong type"), v = null);
-      r.event[s[0]] = v;
+      (v = C(t, v)) === X && (W(M[0] + ": " + x + s[0] + " has the wrong type"), v = null);
     }
-    for (i = 0; i < p.length; i++)
-      (v = r.event[(s = p[q ? q[i] : i])[0]]) != null && v.length !== 0 ? o[s[0]] = v : s[1] < "a" && Ms.push(x + s[0]);
+    for (i = 0; s = p[q ? q[i] : i]; i++)
+      (v = r.event[s[0]]) != null && v.length !== 0 ? o[s[0]] = v : s[1] < "a" && M.push(x + s[0]);
     return o;
   }
 
-  function F(m, n, p, q, al, tr) {
-    var l = m[m.length - 1];
-    function f() {
-      var g = arguments, k = w.klaviyo, i = 0, v, r = {event: {}, now: Math.floor(new Date() / 1e3), page: {url: location.href, title: d.title}};
-      for (r[""] = g[0]; i < n.length; i++) r[n[i]] = g[i];
-      Lb = l;
-      Ms = [];
-      v = B(r, p, q, "");
-      if (Ms.length) W(l + ": not sent, missing " + Ms.join(", ")), v = !1;
-      else v = m.concat([v]), v = k[m[0]] ? k[m[0]].apply(k, v.slice(1)) : (k.push(v), !0);
-      for (i = 0; al && i < al.length; i++) S[al[i]].apply(S, g);
-      return v;
-    }
-    for (var i = 0; tr && i < tr.length; i++) E.push([f, n].concat(tr[i]));
-    return f;
+  function J(n, b, e) {
+    return n.map(function (m, x) {
+      x = d.querySelector('script[data-klaviyo="' + m + '"]');
+      try {
+        return m == b ? e : x && JSON.parse(x.textContent);
+      } catch (y) {
+        W("data island " + m + " is not JSON");
+      }
+    });
   }
 
+  function O(f) {
+    for (var o = {}, i = 0, e; e = f.elements[i++]; ) e.name && (o[e.name] = f.elements[e.name].value);
+    return o;
+  }
 
-  /* identify: Identify the shopper once you know who they are: on every page for a logged-in customer (data island), from your own code, or when a form with an email field is submitted. */
-  S.identify = F(["identify"], ["customer"], [
-    ["email", "S", ".email"],
-    ["first_name", "s", ".first_name"],
-    ["last_name", "s", ".last_name"]
-  ], 0, 0, [["load"],["submit","form[data-klaviyo-identify]","customer",["email","first_name","last_name"]]]);
-
-  /* Viewed Product: A shopper views a product page. Feeds browse abandonment flows and product-browsing segments; also adds the product to Recently Viewed Items. */
-  S.viewedProduct = F(["track","Viewed Product"], ["product"], [
-    ["ProductName", "S", ".title"],
-    ["ProductID", "S", ".id"],
-    ["SKU", "s", ".sku"],
-    ["Categories", "l", ".categories"],
-    ["ImageURL", "s", ".image"],
-    ["URL", "s", ".url"],
-    ["Brand", "s", ".vendor"],
-    ["Price", "n", ".price"],
-    ["CompareAtPrice", "n", ".compare_at_price"]
-  ], 0, ["recentlyViewed"], [["load"]]);
+  function F(c, n, p, t, al, q) {
+    var m = c.split ? ["track", c] : c, l = m[1] || m[0];
+    function f() {
+      var a = arguments, k = w.klaviyo, v, r = {now: Math.floor(new Date() / 1e3), page: {url: location.href, title: d.title}};
+      n.map(function (e, i) {
+        r[e] = a[i];
+      });
+      M = [l];
+      v = B(r, p, q, "", a[0]);
+      v = M[1] ? (W(l + ": not sent, missing " + M.slice(1).join(", ")), !1) :
+        (v = m.concat([v]), k[m[0]] ? k[m[0]].apply(k, v.slice(1)) : (k.push(v), !0));
+      al && al.map(function (e) {
+        S[e].apply(S, a);
+      });
+      return v;
+    }
+    t && t.map(function (t) {
+      t[1] ? d.addEventListener(t[0], function (v, e) {
+        (e = v.target.closest && v.target.closest(t[1])) && f.apply(S, J(n, t[2], t[0] == "submit" ? O(v.target) : e));
+      }, !0) :
+      d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", g) : g();
+    });
+    function g(a) {
+      (a = J(n)).every(function (x) {
+        return x != null;
+      }) && f.apply(S, a);
+    }
+    return f;
+  }
 
   /* trackViewedItem: Adds the product to the shopper's Recently Viewed Items (an email feed). Fired with Viewed Product, from the same product object. */
   S.recentlyViewed = F(["trackViewedItem"], ["product"], [
@@ -220,8 +229,28 @@
     ]]
   ]);
 
+  /* identify: Identify the shopper once you know who they are: on every page for a logged-in customer (data island), from your own code, or when a form with an email field is submitted. */
+  S.identify = F(["identify"], ["customer"], [
+    ["email", "S", ".email"],
+    ["first_name", "s", ".first_name"],
+    ["last_name", "s", ".last_name"]
+  ], [["load"], ["submit","form[data-klaviyo-identify]","customer"]]);
+
+  /* Viewed Product: A shopper views a product page. Feeds browse abandonment flows and product-browsing segments; also adds the product to Recently Viewed Items. */
+  S.viewedProduct = F("Viewed Product", ["product"], [
+    ["ProductName", "S", ".title"],
+    ["ProductID", "S", ".id"],
+    ["SKU", "s", ".sku"],
+    ["Categories", "l", ".categories"],
+    ["ImageURL", "s", ".image"],
+    ["URL", "s", ".url"],
+    ["Brand", "s", ".vendor"],
+    ["Price", "n", ".price"],
+    ["CompareAtPrice", "n", ".compare_at_price"]
+  ], [["load"]], ["recentlyViewed"]);
+
   /* Added to Cart: A shopper adds an item to the cart: call it from your add-to-cart handler with the updated cart and the line that was added. Feeds abandoned cart flows. */
-  S.addedToCart = F(["track","Added to Cart"], ["cart","item"], [
+  S.addedToCart = F("Added to Cart", ["cart","item"], [
     ["Items", "I", ".lines", [
       ["ProductID", "S", ".product_id"],
       ["SKU", "s", ".sku"],
@@ -233,22 +262,22 @@
       ["ImageURL", "s", ".image"],
       ["ProductCategories", "l", ".categories"]
     ]],
-    ["$value", "N", function (g) { return Z(g("event.Items[].RowTotal"), 2); }],
+    ["$value", "N", [Z, 100, "event.Items[].RowTotal"]],
     ["AddedItemProductName", "S", "item.title"],
     ["AddedItemProductID", "S", "item.product_id"],
     ["AddedItemSKU", "s", "item.sku"],
-    ["AddedItemCategories", "l", function (g) { return U([g("item.categories"), g("event.Items[].ProductCategories")]); }],
+    ["AddedItemCategories", "l", [U, "item.categories", "event.Items[].ProductCategories"]],
     ["AddedItemImageURL", "s", "item.image"],
     ["AddedItemURL", "s", "item.url"],
     ["AddedItemPrice", "n", "item.price"],
     ["AddedItemQuantity", "n", "item.quantity"],
     ["ItemNames", "l", "event.Items[].ProductName"],
     ["CheckoutURL", "s", ".checkout_url"]
-  ], [1,2,3,4,5,6,7,8,9,10,11,0]);
+  ], 0, 0, [1,2,3,4,5,6,7,8,9,10,11,0]);
 
   /* Started Checkout: An identified shopper lands on the checkout page. Render the cart as the `checkout` data island there. Abandoned checkout flows trigger on it. */
-  S.startedCheckout = F(["track","Started Checkout"], ["checkout"], [
-    ["$event_id", "S", function (g) { return Fm(["","_",""], [g(".id"), g("now")]); }],
+  S.startedCheckout = F("Started Checkout", ["checkout"], [
+    ["$event_id", "S", [Fm, ["","_",""], ".id", "now"]],
     ["$value", "N", ".total_price"],
     ["Items", "I", ".lines", [
       ["ProductID", "S", ".product_id"],
@@ -263,33 +292,33 @@
     ]],
     ["ItemNames", "l", "event.Items[].ProductName"],
     ["CheckoutURL", "s", ".checkout_url"],
-    ["Categories", "l", function (g) { return U([g("event.Items[].ProductCategories")]); }]
-  ], [0,1,3,4,5,2], 0, [["load"]]);
+    ["Categories", "l", [U, "event.Items[].ProductCategories"]]
+  ], [["load"]], 0, [0,1,3,4,5,2]);
 
   /* Viewed Category: A shopper lands on a category page (render the `category` data island there). */
-  S.viewedCategory = F(["track","Viewed Category"], ["category"], [
+  S.viewedCategory = F("Viewed Category", ["category"], [
     ["CategoryName", "S", ".title"],
     ["CategoryID", "S", ".id"],
     ["ImageURL", "s", ".image"],
     ["URL", "s", ".url"]
-  ], 0, 0, [["load"]]);
+  ], [["load"]]);
 
   /* Searched Site: A shopper submits a search. On submit only the term is known (the form's field named "term"); a results page can call searchedSite({term, corrected, results}) instead. */
-  S.searchedSite = F(["track","Searched Site"], ["search"], [
+  S.searchedSite = F("Searched Site", ["search"], [
     ["SearchTerm", "S", ".term"],
     ["SearchTerm (autocorrected)", "s", ".corrected"],
     ["ReturnedResults", "n", ".results"]
-  ], 0, 0, [["submit","form[data-klaviyo-search]","search",["term","corrected","results"]]]);
+  ], [["submit","form[data-klaviyo-search]","search"]]);
 
   /* Clicked Banner: A shopper clicks a banner: any element with a data-klaviyo-banner attribute holding the banner's title, usually a link to the destination. */
-  S.clickedBanner = F(["track","Clicked Banner"], ["banner"], [
+  S.clickedBanner = F("Clicked Banner", ["banner"], [
     ["SourceURL", "S", "page.url"],
     ["DestinationURL", "S", ".href"],
     ["BannerTitle", "s", ".dataset.klaviyoBanner"]
-  ], 0, 0, [["click","[data-klaviyo-banner]","banner"]]);
+  ], [["click","[data-klaviyo-banner]","banner"]]);
 
   /* Added Like: A shopper clicks the "Like" button (id Like) on a product page; the product comes from the page's `product` data island. */
-  S.addedLike = F(["track","Added Like"], ["product"], [
+  S.addedLike = F("Added Like", ["product"], [
     ["ProductName", "S", ".title"],
     ["ProductID", "S", ".id"],
     ["SKU", "s", ".sku"],
@@ -299,58 +328,23 @@
     ["Brand", "s", ".vendor"],
     ["Price", "n", ".price"],
     ["CompareAtPrice", "n", ".compare_at_price"]
-  ], 0, 0, [["click","#Like"]]);
+  ], [["click","#Like"]]);
 
   /* Shared Article: A shopper shares an article by email: fires when the share form (field "recipients", comma or newline separated) is submitted on a page with an `article` data island. */
-  S.sharedArticle = F(["track","Shared Article"], ["article","share"], [
+  S.sharedArticle = F("Shared Article", ["article","share"], [
     ["Recipients", "L", "share.recipients"],
-    ["Quantity", "n", function (g) { var v = g("event.Recipients"); return v == null || A(v) ? v && v.length : X; }],
+    ["Quantity", "n", [Ct, "event.Recipients"]],
     ["Name", "S", ".title|page.title"],
     ["URL", "s", ".url|page.url"],
     ["ImageURL", "s", ".image"]
-  ], 0, 0, [["submit","form[data-klaviyo-share]","share",["recipients"]]]);
+  ], [["submit","form[data-klaviyo-share]","share"]]);
 
   /* Referred Friend: A shopper refers friends: fires when the referral form (field "recipients", comma or newline separated) is submitted. */
-  S.referredFriend = F(["track","Referred Friend"], ["referral"], [
+  S.referredFriend = F("Referred Friend", ["referral"], [
     ["Recipients", "L", ".recipients"],
-    ["Quantity", "n", function (g) { var v = g("event.Recipients"); return v == null || A(v) ? v && v.length : X; }]
-  ], 0, 0, [["submit","form[data-klaviyo-referral]","referral",["recipients"]]]);
+    ["Quantity", "n", [Ct, "event.Recipients"]]
+  ], [["submit","form[data-klaviyo-referral]","referral"]]);
 
-  function J(t, b) {
-    return t[1].map(function (n, e) {
-      if (n == t[4]) return b;
-      if (e = d.querySelector('script[data-klaviyo="' + n + '"]')) try {
-        return JSON.parse(e.textContent);
-      } catch (x) {
-        W("data island " + n + " is not JSON");
-      }
-    });
-  }
-
-  function D(y) {
-    d.addEventListener(y, function (v) {
-      E.map(function (t, o, e) {
-        if (t[2] == y && (e = v.target.closest && v.target.closest(t[3]))) {
-          o = t[5] && {};
-          t[5] && t[5].map(function (n) {
-            o[n] = (v.target.elements[n] || {}).value;
-          });
-          t[0].apply(S, J(t, o || e));
-        }
-      });
-    }, !0);
-  }
-  D("click");
-  D("submit");
-
-  function start() {
-    E.map(function (t, a) {
-      t[2] == "load" && (a = J(t)).every(function (x) {
-        return x != null;
-      }) && t[0].apply(S, a);
-    });
-  }
-  d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", start) : start();
 })(window, document);
 var klaviyoSnippets = window.klaviyoSnippets;
 export var identify = klaviyoSnippets.identify;

@@ -6,11 +6,11 @@ Nothing here touches the output folder; ``_writer`` compares and writes.
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
 import json
 import re
 import shlex
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ import rjsmin
 
 from ._escape import html_comment, js_comment, js_literal, json_island
 from ._evaluate import evaluate
-from ._jscode import event_args, plan_features
+from ._jscode import event_code, plan_features
 from ._markup import example_element
+from ._pages import event_html, event_markdown
 from ._plan import Event, Plan, PlanError, check_public_key
 from ._render import render
 from ._resources import generator_version
@@ -61,7 +62,9 @@ def file_facts(data: bytes) -> dict[str, Any]:
     """bytes, gzip_bytes (level 9, mtime 0), sha256 and the SRI integrity value of one file."""
     return {
         "bytes": len(data),
-        "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0)),
+        # gzip.compress(data, 9, mtime=0) is a 10-byte header, this deflate stream and an 8-byte
+        # trailer; only its length is wanted, and the raw stream is quicker to get.
+        "gzip_bytes": len(zlib.compress(data, 9, wbits=-15)) + 18,
         "sha256": hashlib.sha256(data).hexdigest(),
         "integrity": "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii"),
     }
@@ -129,22 +132,20 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
     files[f"{LOADER}.min.js"] = loader_min
 
     # The events bundle: classic script, minified, ES module.
-    samples = {event.key: plan.sample_roots(event) for event in plan.events}
+    samples = {event.key: _sample_roots(plan, event) for event in plan.events}
     outcomes = {}
     for event in plan.events:
         if samples[event.key] is not None:
             outcomes[event.key] = evaluate(event, samples[event.key])
     events_ctx = [_event_context(event) for event in plan.events]
-    triggers = [
-        {"function": event.function, "inputs": list(event.inputs), "kind": t.kind, "selector": t.selector, "input": t.input}
-        for event in plan.events for t in event.triggers if t.kind != "call"
-    ]
-    kinds = {t["kind"] for t in triggers}
     plan_tag = f"{version}+{plan.sha256[:12]}"
     bundle_ctx = dict(
-        loader=loader_src.rstrip("\n"), events=events_ctx, triggers=triggers, version=plan_tag,
-        has_click="click" in kinds, has_submit="submit" in kinds, has_load="load" in kinds,
-        has_dom=bool(kinds & {"click", "submit"}), **plan_features(plan.events),
+        loader=loader_src.rstrip("\n"), version=plan_tag,
+        # Events fired with others (also:) come first: a page-load trigger fires at once when the
+        # page is already parsed, and its also: targets must exist by then.
+        events="".join(event_code(event) for event in _also_first(plan.events)),
+        exports="\n".join(f"export var {e.function} = klaviyoSnippets.{e.function};" for e in plan.events),
+        **plan_features(plan.events),
     )
     bundle_src = render("bundle.js.j2", header_js="", esm=False, **bundle_ctx).lstrip("\n")
     files[f"{BUNDLE}.js"] = f"{header_js}\n{bundle_src}"
@@ -169,15 +170,16 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
         _assert_inline_safe(text)
     files["script-tag.html"] = render("script-tag.html.j2", **html_ctx)
     files["install.html"] = render("install.html.j2", **html_ctx)
-    for event, ev_ctx, ty_ctx in zip(plan.events, events_ctx, types_ctx):
+    for event, ty_ctx in zip(plan.events, types_ctx):
         roots = samples[event.key] or {}
-        files[f"snippets/{event.slug}.html"] = render(
-            "event.html.j2", event=ev_ctx, roots=roots, islands=_islands(event, roots),
-            call=_call_example(event, roots), markup=_markups(event, roots), **html_ctx,
+        files[f"snippets/{event.slug}.html"] = event_html(
+            header_html=header_html, event=event, islands=_islands(event, roots),
+            markup=_markups(event, roots), call=_call_example(event, roots),
+            inline=options.inline, nonce=options.csp_nonce,
         )
         outcome = outcomes.get(event.key)
-        files[f"docs/{event.slug}.md"] = render(
-            "event.md.j2", header_html=header_html, event=ev_ctx, types=ty_ctx, roots=roots,
+        files[f"docs/{event.slug}.md"] = event_markdown(
+            header_html=header_html, event=event, types=ty_ctx, roots=roots,
             outcome=outcome, call_js=_klaviyo_call_js(outcome) if outcome else None,
             sample_args=[roots.get(name) for name in event.inputs],
             properties=_property_rows(event.properties),
@@ -218,6 +220,29 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
     return dict(sorted(encoded.items())), manifest
 
 
+#: The clock of samples that name none but read `now` (the guide's own example time), so that the
+#: docs and samples.json do not change from one run to the next.
+SAMPLE_CLOCK = 1387299423
+
+
+def _sample_roots(plan: Plan, event: Event) -> dict[str, Any] | None:
+    roots = plan.sample_roots(event)
+    if roots is not None and "now" not in roots and _reads_now(event.properties):
+        roots["now"] = SAMPLE_CLOCK
+    return roots
+
+
+def _reads_now(props) -> bool:
+    return any(
+        path == "now" or path.startswith("now.") for prop in props for path in prop.source.paths
+    ) or any(_reads_now(prop.children) for prop in props if prop.children)
+
+
+def _also_first(events) -> list[Event]:
+    targets = {key for event in events for key in event.also}
+    return [e for e in events if e.key in targets] + [e for e in events if e.key not in targets]
+
+
 def _assert_inline_safe(text: str) -> None:
     lowered = text.lower()
     for bad in ("</script", "<!--"):
@@ -238,7 +263,6 @@ def _event_context(event: Event) -> dict[str, Any]:
         "triggers": event.triggers,
         "also": list(event.also),
         "type_name": event.type_name,
-        "args": event_args(event),
     }
 
 
@@ -288,7 +312,7 @@ def _klaviyo_call_js(outcome) -> str:
 def _code(text: str) -> str:
     """An inline code span for a Markdown table cell."""
     text = " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0) if "`" in text else 0
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"

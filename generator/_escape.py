@@ -16,8 +16,10 @@ hostile strings run through node.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from json.encoder import encode_basestring_ascii as _ascii_string
 from typing import Any
 
 __all__ = [
@@ -32,12 +34,41 @@ def _escape_char(match: re.Match) -> str:
     return "\\u%04x" % ord(match.group(0))
 
 
+_encoders: dict[tuple, json.JSONEncoder] = {}
+
+
+def _encoder(indent: int | None, spaced: bool) -> json.JSONEncoder:
+    key = (indent, spaced)
+    encoder = _encoders.get(key)
+    if encoder is None:
+        separators = (",", ": ") if indent else ((", ", ": ") if spaced else (",", ":"))
+        encoder = _encoders[key] = json.JSONEncoder(
+            ensure_ascii=True, sort_keys=False, indent=indent, separators=separators, allow_nan=False,
+        )
+    return encoder
+
+
+@functools.lru_cache(maxsize=2048)
+def _indented(compact: str, indent: int) -> str:
+    """The indented form of a value, from its compact form: json's indenting encoder is pure
+    Python and slow, and plans feed the same samples to many events."""
+    return _encoder(indent, False).encode(json.loads(compact))
+
+
 def js_literal(value: Any, *, indent: int | None = None, spaced: bool = False) -> str:
     """A JSON value as JS source, safe in any script context (file, inline, data island).
     ``spaced`` puts a space after each comma, for reading."""
-    text = json.dumps(value, ensure_ascii=True, sort_keys=False, indent=indent,
-                      separators=(",", ": ") if indent else ((", ", ": ") if spaced else (",", ":")), allow_nan=False)
-    return _UNSAFE_IN_SCRIPT.sub(_escape_char, text)
+    if value.__class__ is str:
+        text = _ascii_string(value)
+    elif indent:
+        text = _indented(_encoder(None, False).encode(value), indent)
+    else:
+        text = _encoder(indent, spaced).encode(value)
+    # ensure_ascii already wrote U+2028, U+2029 and lone surrogates as \uXXXX: only <, >, &
+    # can still be raw.
+    if "<" in text or ">" in text or "&" in text:
+        text = _UNSAFE_IN_SCRIPT.sub(_escape_char, text)
+    return text
 
 
 def js_string(value: str) -> str:
@@ -82,8 +113,11 @@ def html_text(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_CONTROL_RUN = re.compile(r"[\r\n\u2028\u2029\x00-\x08\x0b\x0c\x0e-\x1f]+")
+
+
 def _plain_line(text: str) -> str:
-    return re.sub(r"[\r\n\u2028\u2029\x00-\x08\x0b\x0c\x0e-\x1f]+", " ", text)
+    return _CONTROL_RUN.sub(" ", text)
 
 
 def html_comment(value: Any) -> str:

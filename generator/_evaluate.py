@@ -270,14 +270,14 @@ def _value(prop: Property, scope: _Scope) -> Any:
         v = _format(texts, values)
     else:
         raise AssertionError(src)
+    if prop.has_default and v is None:
+        v = prop.default
     if prop.type == "line_items" and isinstance(v, list):
         lines = []
         for index, element in enumerate(v):
             child = scope.child(f"{scope.prefix}{prop.name}[{index}].", {"line": element})
             lines.append(_build(prop.children, child))
         v = lines
-    if prop.has_default and v is None:
-        v = prop.default
     return v
 
 

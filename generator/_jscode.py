@@ -1,19 +1,23 @@
 """Each event as data for the bundle's small interpreter (``snippets/templates/bundle.js.j2``).
 
-An event becomes ``F(["track", metric] or [method], [inputs], [properties], output order,
-[also], [triggers])``; a property ``[name, type code, source, nested properties, their order]``. A
-source is a path string (".title" is short for a path into the scope's default root: the
-event's first input, or in line items the line), or, for derived values and constants, a small
-function of the path getter ``g``: only the helpers a plan uses are in its bundle. Every plan value reaches the code
-through `js_literal` (see ``_escape``).
+An event becomes ``F(metric or [method], [inputs], [properties], [triggers], [also], output
+order)``, trailing empty arguments left out; a property ``[name, type code, source, nested
+properties, their order, constant or default]``. A source is a path string (".title" is short
+for a path into the scope's default root: the event's first input, or in line items the line),
+or ``[helper, arguments...]`` for a derived value, whose text arguments are paths the runtime
+resolves before the call: only the helpers a plan uses are in its bundle. A constant (``value:``)
+or a default is JSON text the runtime parses for each payload. Every plan value reaches the code
+through `js_literal` (see ``_escape``); the events are joined as plain strings, one per event.
 """
 
 from __future__ import annotations
 
-from ._escape import js_literal
-from ._plan import PAGE_FIELDS, Event, Property, Source, dependency_order
+import json
 
-__all__ = ["event_args", "form_fields", "TYPE_CODES", "plan_features"]
+from ._escape import js_comment, js_literal
+from ._plan import PAGE_FIELDS, Event, Property, dependency_order
+
+__all__ = ["event_args", "event_code", "form_fields", "TYPE_CODES", "plan_features"]
 
 TYPE_CODES = {
     "string": "s", "number": "n", "boolean": "b", "date": "d",
@@ -25,102 +29,115 @@ INDENT = "  "
 def _short(path: str, root: str | None) -> str:
     """Paths into the scope's default root (the first input; in line items, the line) are
     written ".title" instead of "product.title": the runtime keeps that root under ""."""
-    out = []
-    for alternative in path.split("|"):
-        head, dot, rest = alternative.partition(".")
-        out.append("." + rest if root and dot and head == root else alternative)
-    return "|".join(out)
-
-
-def _g(path: str, root: str | None) -> str:
-    return f"g({js_literal(_short(path, root))})"
+    if not root:
+        return path
+    prefix = root + "."
+    if "|" not in path:
+        return path[len(root):] if path.startswith(prefix) else path
+    return "|".join(p[len(root):] if p.startswith(prefix) else p for p in path.split("|"))
 
 
 def _source(prop: Property, root: str | None) -> str:
-    """A path string, or a function of the getter g; "0" when nested properties build the value."""
-    src: Source = prop.source
-    if src.kind == "properties":
+    """The source as JavaScript: a path string, ``[helper, arguments...]`` (text arguments are
+    paths, the runtime resolves them before the call), or null/0 when there is none (a constant
+    or a default is the property's sixth element; nested properties build an object)."""
+    src = prop.source
+    kind = src.kind
+    if kind == "properties":
         return "0"
-    if src.kind == "path" and not prop.has_default:
+    if kind == "path":
         return js_literal(_short("|".join(src.paths), root))
-    if src.kind == "path":
-        expr = _g("|".join(src.paths), root)
-    elif src.kind == "value":
-        expr = js_literal(src.value)
-    elif src.op == "union":
-        expr = f"U([{', '.join(_g(p, root) for p in src.paths)}])"
-    elif src.op == "sum":
-        expr = f"Z({_g(src.paths[0], root)}, {src.digits})"
-    elif src.op == "count":
-        return (f"function (g) {{ var v = {_g(src.paths[0], root)}; "
-                f"return v == null || A(v) ? v && v.length : X; }}")
-    elif src.op == "format":
+    if kind == "value":
+        return "null"
+    if src.op == "union":
+        return "[U, " + ", ".join(js_literal(_short(p, root)) for p in src.paths) + "]"
+    if src.op == "sum":
+        return f"[Z, {10 ** src.digits}, {js_literal(_short(src.paths[0], root))}]"
+    if src.op == "count":
+        return f"[Ct, {js_literal(_short(src.paths[0], root))}]"
+    if src.op == "format":
         texts, paths, pending = [], [], ""
-        for kind, part in src.parts:
-            if kind == "text":
+        for k, part in src.parts:
+            if k == "text":
                 pending += part
             else:
                 texts.append(pending)
                 pending = ""
-                paths.append(part)
+                paths.append(js_literal(_short(part, root)))
         texts.append(pending)
-        expr = f"Fm({js_literal(texts)}, [{', '.join(_g(p, root) for p in paths)}])"
-    else:  # pragma: no cover - the plan loader allows nothing else
-        raise AssertionError(src)
-    if prop.has_default:
-        return f"function (g) {{ var v = {expr}; return v == null ? {js_literal(prop.default)} : v; }}"
-    return f"function ({'g' if 'g(' in expr else ''}) {{ return {expr}; }}"
+        return f"[Fm, {js_literal(texts)}, {', '.join(paths)}]"
+    raise AssertionError(src)  # pragma: no cover - the plan loader allows nothing else
 
 
-def _order(props: tuple[Property, ...]) -> str | None:
-    """Output order as indexes into the computed order, or None when they are the same."""
-    computed = dependency_order(props)
-    if computed == props:
+def _constant(prop: Property) -> str | None:
+    """A constant (``value:``) or a default, as JSON text the runtime parses on each call (so
+    every payload gets its own copy)."""
+    if prop.source.kind == "value":
+        value = prop.source.value if prop.source.value is not None or not prop.has_default else prop.default
+    elif prop.has_default and prop.source.kind != "properties":
+        value = prop.default
+    else:
         return None
+    if value is None:
+        return None
+    return js_literal(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _ordered(props: tuple[Property, ...]) -> tuple[tuple[Property, ...], str | None]:
+    """The computing order, and the output order as indexes into it when they differ."""
+    computed = dependency_order(props)
+    if computed is props or all(a is b for a, b in zip(computed, props)):
+        return props, None
     index = {p.name: i for i, p in enumerate(computed)}
-    return js_literal([index[p.name] for p in props])
+    return computed, js_literal([index[p.name] for p in props])
 
 
 def _props(props: tuple[Property, ...], depth: int, root: str | None) -> tuple[str, str | None]:
     pad = INDENT * (depth + 1)
+    computed, order = _ordered(props)
     rows = []
-    for prop in dependency_order(props):
+    for prop in computed:
         code = TYPE_CODES[prop.type]
-        code = code.upper() if prop.required else code
-        source = _source(prop, root)
-        if not prop.children and source.startswith('"'):  # the common case, in one encoder call
-            rows.append(pad + js_literal([prop.name, code, _short("|".join(prop.source.paths), root)], spaced=True))
-            continue
-        parts = [js_literal(prop.name), js_literal(code), source]
+        if prop.required:
+            code = code.upper()
+        parts = [f'{pad}[{js_literal(prop.name)}, "{code}", {_source(prop, root)}']
         if prop.children:
-            children, order = _props(prop.children, depth + 1, "line" if prop.type == "line_items" else root)
-            parts.append(children)
-            if order:
-                parts.append(order)
-        rows.append(f"{pad}[{', '.join(parts)}]")
-    return "[\n" + ",\n".join(rows) + "\n" + INDENT * depth + "]", _order(props)
+            children, child_order = _props(prop.children, depth + 1, "line" if prop.type == "line_items" else root)
+            parts += [children, child_order or "0"]
+        constant = _constant(prop)
+        if constant:
+            parts += ["0", "0"][len(parts) - 1:] + [constant]
+        while parts[-1] == "0":
+            parts.pop()
+        rows.append(", ".join(parts) + "]")
+    return "[\n" + ",\n".join(rows) + "\n" + INDENT * depth + "]", order
+
+
+def _triggers(event: Event) -> str | None:
+    out = []
+    for t in event.triggers:
+        if t.kind == "load":
+            out.append('["load"]')
+        elif t.kind in ("click", "submit"):
+            out.append(js_literal([t.kind, t.selector] + ([t.input] if t.input else [])))
+    return "[" + ", ".join(out) + "]" if out else None
 
 
 def event_args(event: Event) -> str:
     """The arguments of ``F(...)`` for one event, laid out for reading."""
     props, order = _props(event.properties, 1, event.inputs[0] if event.inputs else None)
-    also = [_fn(key) for key in event.also]
-    triggers = []
-    for t in event.triggers:
-        if t.kind == "load":
-            triggers.append(["load"])
-        elif t.kind == "click":
-            triggers.append([t.kind, t.selector] + ([t.input] if t.input else []))
-        elif t.kind == "submit":
-            triggers.append([t.kind, t.selector] + ([t.input, form_fields(event, t.input)] if t.input else []))
-    call = ["track", event.metric] if event.method == "track" else [event.method]
-    args = [
-        js_literal(call), js_literal(list(event.inputs)), props,
-        order or "0", js_literal(also) if also else "0", js_literal(triggers) if triggers else "0",
-    ]
-    while args[-1] == "0":
+    call = js_literal(event.metric) if event.method == "track" else js_literal([event.method])
+    also = js_literal([_fn(key) for key in event.also]) if event.also else None
+    args = [call, js_literal(list(event.inputs)), props, _triggers(event), also, order]
+    while args[-1] is None:
         args.pop()
-    return ", ".join(args)
+    return ", ".join("0" if a is None else a for a in args)
+
+
+def event_code(event: Event) -> str:
+    """One event's statement in the bundle, with its label and description as a comment."""
+    note = js_comment(event.label + (f": {event.description}" if event.description else ""))
+    return f"\n  /* {note} */\n  S.{event.function} = F({event_args(event)});\n"
 
 
 def form_fields(event: Event, bound: str) -> list[str]:
@@ -150,24 +167,35 @@ def plan_features(events) -> dict:
     types: set[str] = set()
     ops: set[str] = set()
     page: set[str] = set()
-    nested = False
+    kinds: set[str] = set()
+    nested = also = False
 
     def walk(props):
         nonlocal nested
         for prop in props:
+            src = prop.source
             types.add(TYPE_CODES[prop.type])
-            if prop.source.op:
-                ops.add(prop.source.op)
+            if src.op:
+                ops.update((src.op, "derive"))
+            if src.kind == "value" or (prop.has_default and src.kind != "properties"):
+                ops.add("value")
             if prop.children:
                 nested = True
-            for path in prop.source.paths:
-                for alternative in path.split("|"):
-                    head, _, rest = alternative.partition(".")
-                    if head == "page":
-                        page.add(rest.split(".", 1)[0].removesuffix("[]") if rest else "")
-            walk(prop.children)
+                walk(prop.children)
+            for path in src.paths:
+                if "page" in path:
+                    for alternative in path.split("|"):
+                        head, _, rest = alternative.partition(".")
+                        if head == "page":
+                            page.add(rest.split(".", 1)[0].removesuffix("[]") if rest else "")
 
     for event in events:
         walk(event.properties)
+        also = also or bool(event.also)
+        kinds.update(t.kind for t in event.triggers)
     fields = list(PAGE_FIELDS) if "" in page else [f for f in PAGE_FIELDS if f in page]
-    return {"types": sorted(types), "ops": sorted(ops), "page_fields": fields, "nested": nested}
+    return {
+        "types": sorted(types), "ops": sorted(ops), "page_fields": fields, "nested": nested,
+        "has_also": also, "triggers": bool(kinds - {"call"}), "has_load": "load" in kinds,
+        "has_submit": "submit" in kinds, "has_dom": bool(kinds & {"click", "submit"}),
+    }

@@ -23,6 +23,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship with the package: compile each once per process
     )
     env.filters.update(
         js=_escape.js_literal,

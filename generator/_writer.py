@@ -111,18 +111,22 @@ def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, An
         result.removed = []
         result.stale.sort()
         return result
-    made: set[Path] = set()
+    root = os.fspath(out_dir)
+    made: set[str] = set()
     for name in result.written:
-        target = out_dir / name
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
+        folder, _, base = name.rpartition("/")
+        if folder not in made:
+            os.makedirs(os.path.join(root, folder), exist_ok=True)
+            made.add(folder)
+        target = os.path.join(root, name)
         if name in existing:  # replace atomically: a reader never sees half a file
-            temporary = target.with_name(f".{target.name}.tmp")
-            temporary.write_bytes(files[name])
+            temporary = os.path.join(root, folder, f".{base}.tmp")
+            with open(temporary, "wb") as handle:
+                handle.write(files[name])
             os.replace(temporary, target)
         else:
-            target.write_bytes(files[name])
+            with open(target, "wb") as handle:
+                handle.write(files[name])
     for name in leftovers:
         path = out_dir / name
         path.unlink()

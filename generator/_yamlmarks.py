@@ -3,6 +3,12 @@
 Plan errors point at ``plan.yaml:12:5 at /events/added_to_cart/properties/$value``; this module
 supplies the line. It also refuses duplicate keys (PyYAML silently keeps the last one) and keeps
 dates as strings (YAML 1.1 would turn ``2023-10-15`` into a ``date`` that JSON cannot carry).
+
+Two ways to the same data: a fast one that builds it straight from the parser's events (plain
+mappings, lists, scalars, anchors, aliases and ``<<`` merges: what plans are made of), and the
+general one (compose the node graph, check it, construct it) for everything else and for every
+error, so messages and edge cases are the general loader's. Node marks are composed only when an
+error needs a line.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ class Marked:
 
     Marks are collected only when an error needs one: a valid plan never pays for them."""
 
-    def __init__(self, data: Any, node: yaml.Node, loader: Any, path: Path, text: str):
+    def __init__(self, data: Any, node: yaml.Node | None, loader: Any, path: Path, text: str):
         self.data = data
         self.path = path
         self.text = text
@@ -55,6 +61,15 @@ class Marked:
         self._tables: tuple[dict, dict, set] | None = None
 
     def _marks(self) -> tuple[dict, dict, set]:
+        if self._tables is None and self._node is None:  # loaded the fast way: compose now
+            loader = _Loader(self.text)
+            try:
+                self._node = loader.get_single_node()
+            finally:
+                loader.dispose()
+            self._loader = loader
+            if self._node is None:  # pragma: no cover - the fast way refuses empty documents
+                self._tables = ({}, {}, set())
         if self._tables is None:
             marks: dict[str, tuple[int, int]] = {}
             key_marks: dict[str, tuple[int, int]] = {}
@@ -96,6 +111,14 @@ def load_yaml(path: Path) -> Marked:
             f"{path} is not UTF-8 text ({err.reason} at byte {err.start})",
             hint="save the plan as UTF-8",
         ) from None
+    try:
+        data = _fast_load(text)
+    except Exception:  # anything unusual, and every error: the general way decides and explains
+        pass
+    else:
+        if "\\u" in text or "\\U" in text:  # only escapes can make UTF-16 surrogates
+            data = _join_surrogates(data, [], path, None)
+        return Marked(data, None, None, path, text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -123,8 +146,155 @@ def load_yaml(path: Path) -> Marked:
         raise UserError(f"YAML error: {err}", where=str(path)) from None
     finally:
         loader.dispose()
-    data = _join_surrogates(data, [], path, node)
+    try:
+        data = _join_surrogates(data, [], path, node)
+    except RecursionError:
+        raise UserError(
+            "an alias refers to a collection that contains it (a recursive alias)",
+            where=str(path),
+            hint="a tracking plan is a tree: copy the values instead of aliasing an enclosing list or mapping",
+        ) from None
     return Marked(data, node, loader, path, text)
+
+
+class _Unusual(Exception):
+    """Something the fast way leaves to the general loader."""
+
+
+_MERGE = object()
+_STR = "tag:yaml.org,2002:str"
+_SCALAR_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name for name in ("bool", "int", "float", "null")
+)
+
+
+def _fast_load(text: str) -> Any:
+    """The document built straight from the parser's events, as the general loader would build
+    it, or `_Unusual` (or a YAML error) when the fast way does not apply."""
+    loader = _Loader(text)
+    resolvers = _Loader.yaml_implicit_resolvers
+    constructors = loader.yaml_constructors
+    get = loader.get_event
+    scalar_node = yaml.ScalarNode
+    Scalar, MapStart, MapEnd = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
+    SeqStart, SeqEnd, Alias = yaml.SequenceStartEvent, yaml.SequenceEndEvent, yaml.AliasEvent
+    if resolvers.get(None):  # pragma: no cover - SafeLoader has no wildcard resolvers
+        raise _Unusual
+    anchors: dict[str, Any] = {}
+    named: set[str] = set()  # anchors seen so far (a second one of a name is an error)
+    # A frame per open collection: [list or pairs, is mapping, expecting a key, raw keys seen, anchor]
+    frames: list[list] = []
+    root: list = []
+    try:
+        if get().__class__ is not yaml.StreamStartEvent or get().__class__ is not yaml.DocumentStartEvent:
+            raise _Unusual
+        while True:
+            event = get()
+            kind = event.__class__
+            if kind is not Alias and getattr(event, "anchor", None) is not None:
+                if event.anchor in named:
+                    raise _Unusual
+                named.add(event.anchor)
+            if kind is Scalar:
+                value = event.value
+                tag = event.tag
+                if tag is None or tag == "!":
+                    if event.implicit[0]:
+                        for candidate, regexp in resolvers.get(value[:1], ()) if value else resolvers.get("", ()):
+                            if regexp.match(value):
+                                if candidate == "tag:yaml.org,2002:merge":
+                                    value = _MERGE
+                                elif candidate in _SCALAR_TAGS:
+                                    value = constructors[candidate](loader, scalar_node(candidate, value))
+                                else:
+                                    raise _Unusual
+                                break
+                elif tag != _STR:
+                    raise _Unusual
+                if event.anchor is not None:
+                    anchors[event.anchor] = value
+            elif kind is MapStart:
+                if event.tag not in (None, "!", "tag:yaml.org,2002:map"):
+                    raise _Unusual
+                frames.append([[], True, True, set(), event.anchor])
+                continue
+            elif kind is SeqStart:
+                if event.tag not in (None, "!", "tag:yaml.org,2002:seq"):
+                    raise _Unusual
+                frames.append([[], False, False, None, event.anchor])
+                continue
+            elif kind is MapEnd:
+                pairs, _, _, _, anchor = frames.pop()
+                value = _mapping(pairs)
+                if anchor is not None:
+                    anchors[anchor] = value
+            elif kind is SeqEnd:
+                value, _, _, _, anchor = frames.pop()
+                if anchor is not None:
+                    anchors[anchor] = value
+            elif kind is Alias:
+                if event.anchor not in anchors:  # an alias of an enclosing collection
+                    raise _Unusual
+                value = anchors[event.anchor]
+                if frames and frames[-1][1] and frames[-1][2]:  # an alias as a key
+                    raise _Unusual
+            elif kind is yaml.DocumentEndEvent:
+                break
+            else:
+                raise _Unusual
+            if not frames:
+                root.append(value)
+                continue
+            frame = frames[-1]
+            if not frame[1]:
+                frame[0].append(value)
+            elif frame[2]:
+                if kind is not Scalar:  # a complex key
+                    raise _Unusual
+                if value is not _MERGE:
+                    if event.value in frame[3]:  # a duplicate key: the general way says where
+                        raise _Unusual
+                    frame[3].add(event.value)
+                frame[0].append(value)
+                frame[2] = False
+            else:
+                frame[0].append(value)
+                frame[2] = True
+        if get().__class__ is not yaml.StreamEndEvent or len(root) != 1:
+            raise _Unusual
+        return root[0]
+    finally:
+        loader.dispose()
+
+
+def _mapping(flat: list) -> dict:
+    """A mapping from its keys and values in order, with ``<<`` merges resolved the way PyYAML
+    does: merged entries first (of a list of mappings, the last one's first), then the
+    mapping's own, which win."""
+    keys = flat[0::2]
+    values = flat[1::2]
+    if _MERGE not in keys:
+        out = dict(zip(keys, values))
+        if len(out) != len(keys):  # keys that differ in the file but not as data (yes, true)
+            raise _Unusual
+        return out
+    merged: list = []
+    own: list = []
+    for key, value in zip(keys, values):
+        if key is not _MERGE:
+            own.append((key, value))
+        elif isinstance(value, dict):
+            merged.extend(value.items())
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for sub in reversed(value):
+                merged.extend(sub.items())
+        else:
+            raise _Unusual
+    if len({key for key, _ in own}) != len(own):
+        raise _Unusual
+    out = dict(merged)
+    out.update(own)
+    return out
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -201,8 +371,8 @@ def _collect(node, parts, marks, key_marks, loader, stack, containers) -> None:
     if isinstance(node, yaml.MappingNode):
         stack = stack | {id(node)}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # a merged mapping's entries are marked where it is defined
             key = loader.construct_object(key_node) if key_node.tag != "tag:yaml.org,2002:str" else key_node.value
             child = parts + [key]
             key_marks.setdefault(pointer(child), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))

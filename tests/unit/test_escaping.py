@@ -157,3 +157,25 @@ def test_hostile_plan_values_arrive_byte_exact(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [["Odd " + NASTY, {NASTY: NASTY, "Name": NASTY}]]
     assert load_plan(plan).events[0].metric == "Odd " + NASTY
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | hostile_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(hostile_text, children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values)
+def test_js_literal_is_json_dumps_made_script_safe(value):
+    """js_literal keeps encoders and an indented-form cache for speed: its output is still
+    exactly json.dumps (ASCII) with <, > and & written as \\u escapes, in every layout."""
+    def expected(**layout):
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False, **layout)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+    assert js_literal(value) == expected(separators=(",", ":"))
+    assert js_literal(value, spaced=True) == expected(separators=(", ", ": "))
+    assert js_literal(value, indent=2) == expected(indent=2, separators=(",", ": "))
+    assert js_literal(value, indent=2) == js_literal(value, indent=2)  # from the cache, the same

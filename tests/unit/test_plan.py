@@ -186,3 +186,133 @@ def test_missing_plan_file(tmp_path):
 def test_dates_stay_text(tmp_path):
     plan = load_plan(write(tmp_path, GOOD + "samples:\n  when: 2023-10-15\n"))
     assert plan.samples["when"] == "2023-10-15"
+
+
+# --------------------------------------------------------------------------- the fast paths
+
+YAML_DOCUMENTS = [
+    "a: 1\nb: [x, 'y', \"z\", 2.5, -3, true, null, ~, yes, 2023-10-15, 0x1f, .inf]\n",
+    "base: &b {x: 1, y: 2}\nother: {<<: *b, y: 3, z: 4}\nlist: [*b, *b]\n",
+    "a: &a {k: 1}\nb: &b {k: 2, m: 3}\nc:\n  <<: [*a, *b]\n  n: 4\n",
+    "deep: &d\n  <<: {p: 1}\n  q: 2\nuse: {<<: *d, r: 3}\n",
+    "s: !!str 123\nm: !!map {a: 1}\nq: !!seq [1]\n",
+    "k: |\n  two\n  lines\nf: >-\n  folded\n  text\n",
+    "'1': one\n2: two\n",
+    "empty: {}\nnone: []\nblank: ''\n",
+]
+BAD_DOCUMENTS = [
+    "a: 1\na: 2\n",                  # duplicate key
+    "a: 1\n'a': 2\n",                # the same key, quoted
+    "yes: 1\ntrue: 2\n",             # different in the file, the same as data
+    "a: [1, 2\n",                    # syntax
+    "",                              # empty
+    "a: 1\n---\nb: 2\n",             # two documents
+    "? [a, b]\n: c\n",               # a complex key
+    "a: !!python/name:os.system x\n",  # an unsafe tag
+    "lone: \"\\ud800\"\n",           # a lone surrogate
+    "emoji: \"\\ud83d\\ude00\"\n",  # libyaml refuses surrogate escapes, even in pairs
+    "a: &x [*x]\n",                  # a recursive alias
+    "a: &x 1\nb: &x 2\nc: *x\n",      # an anchor defined twice
+    "a: *nope\n",                    # an undefined alias
+    "1: a\n'1': b\n",               # the same key as text, once quoted
+]
+
+
+def _general(path):
+    """What the general loader makes of a document: its data, or the error it raises."""
+    import generator._yamlmarks as ym
+
+    real = ym._fast_load
+    ym._fast_load = lambda text: (_ for _ in ()).throw(ym._Unusual())
+    try:
+        return ("data", ym.load_yaml(path).data)
+    except UserError as err:
+        return ("error", str(err))
+    finally:
+        ym._fast_load = real
+
+
+@pytest.mark.parametrize("text", YAML_DOCUMENTS + BAD_DOCUMENTS)
+def test_fast_yaml_loading_gives_what_the_general_loader_gives(tmp_path, text):
+    from generator._yamlmarks import load_yaml
+
+    path = tmp_path / "doc.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        fast = ("data", load_yaml(path).data)
+    except UserError as err:
+        fast = ("error", str(err))
+    general = _general(path)
+    assert fast == general
+    assert json.dumps(fast, default=str) == json.dumps(general, default=str)  # key order too
+    if text in YAML_DOCUMENTS:
+        assert fast[0] == "data"
+
+
+def test_marks_are_found_after_a_fast_load(tmp_path):
+    from generator._yamlmarks import load_yaml
+
+    marked = load_yaml(default_plan_path())
+    assert marked._node is None  # loaded the fast way: no node graph yet
+    assert marked.where("/events/started_checkout/properties/Items/from").endswith(
+        "/events/started_checkout/properties/Items/from")
+    assert ":205:" in marked.where("/events/started_checkout/properties/Items/from")
+
+
+def _mutations(plan: dict, rng) -> list:
+    """Small, plausible mistakes (and harmless changes) at random places of a valid plan."""
+    import copy
+
+    def containers(node, out):
+        if isinstance(node, dict):
+            out.append(node)
+            for v in node.values():
+                containers(v, out)
+        elif isinstance(node, list):
+            out.append(node)
+            for v in node:
+                containers(v, out)
+        return out
+
+    replacements = [None, True, 1, 1.5, "", "x", "strin", [], {}, ["a"], {"k": 1}, "a.b[]", "a..b", "-1", 0]
+    mutated = []
+    for _ in range(400):
+        doc = copy.deepcopy(plan)
+        node = rng.choice(containers(doc, []))
+        if isinstance(node, dict) and node:
+            key = rng.choice(list(node))
+            action = rng.random()
+            if action < 0.5:
+                node[key] = rng.choice(replacements)
+            elif action < 0.7:
+                del node[key]
+            else:
+                node[rng.choice(["metric", "type", "from", "zz", "required", "load", "digits", "__proto__"])] = rng.choice(replacements)
+        elif isinstance(node, list) and node:
+            node[rng.randrange(len(node))] = rng.choice(replacements)
+            if rng.random() < 0.3:
+                node.append(node[0])
+        mutated.append(doc)
+    return mutated
+
+
+def test_fast_schema_check_agrees_with_jsonschema():
+    """The compiled yes/no check (which lets valid plans skip jsonschema) accepts exactly what
+    jsonschema accepts: the default plan, and hundreds of mutations of it."""
+    import random
+
+    import yaml
+
+    from generator._plan import _fast_check, _validator
+
+    fast = _fast_check()
+    assert fast is not None, "the schema uses a keyword generator/_schemafast.py does not implement"
+    plan = yaml.load(default_plan_path().read_text(), Loader=__import__("generator._yamlmarks", fromlist=["_"])._Loader)
+    rng = random.Random(3)
+    docs = [plan] + _mutations(plan, rng)
+    verdicts = {"valid": 0, "invalid": 0}
+    for doc in docs:
+        expected = _validator().is_valid(doc)
+        assert fast(doc) == expected, json.dumps(doc)[:300]
+        verdicts["valid" if expected else "invalid"] += 1
+    assert verdicts["valid"] > 20 and verdicts["invalid"] > 150
