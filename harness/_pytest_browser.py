@@ -40,7 +40,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+WEBKIT_SMOKE_MARKER = (
+    "webkit_smoke: drives Debian's WebKitGTK through Selenium under Xvfb (no Playwright WebKit "
+    "needed); skipped with the reason where the driver or selenium is absent"
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", WEBKIT_SMOKE_MARKER)
     if not config.pluginmanager.has_plugin(_PLAYWRIGHT_PLUGIN):
         return
     if not config.pluginmanager.has_plugin(_FIXTURES_PLUGIN):

@@ -5,12 +5,15 @@ offline CI machine) we drive the distribution's packages instead: Debian's
 `chromium-headless-shell` (what Playwright itself uses headless), its full `chromium` for headed
 runs, and `firefox-esr` over WebDriver BiDi. `choose_browser` returns a `BrowserChoice` that says
 which binary and why; `python -m harness.browsers ensure` is the set-up step that installs one.
+Playwright's WebKit cannot be had offline: `find_webkitgtk` finds Debian's WebKitGTK WebDriver
+instead, for a smoke lane driven by Selenium under Xvfb (no request routing there).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import glob
 import importlib.metadata
 import os
 import shutil
@@ -31,9 +34,11 @@ __all__ = [
     "FIREFOX_ENV",
     "BrowserChoice",
     "BrowserUnavailable",
+    "WebKitGTK",
     "choose_browser",
     "context_options",
     "ensure",
+    "find_webkitgtk",
     "main",
 ]
 
@@ -55,7 +60,9 @@ QUIET_CHROMIUM_ARGS = (
     "--gaia-url=http://127.0.0.1:9/",
     "--component-updater=url-source=http://127.0.0.1:9/",
 )
-# Firefox fetches remote settings at start; the pref only takes effect with the variable.
+# Firefox fetches remote settings at start (firefox.settings.services.mozilla.com, over a hundred
+# connections in the first seconds). Measured with a recording proxy: the variable alone stops it;
+# the pref sends anything left to the discard port. tests/browser/test_matrix.py checks.
 QUIET_FIREFOX_PREFS = {"services.settings.server": "http://127.0.0.1:9/v1"}
 QUIET_FIREFOX_ENV = {"MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"}
 
@@ -67,6 +74,11 @@ BIDI_CHANNEL = "moz-firefox"
 DEBIAN_HEADLESS_SHELL = "/usr/lib/chromium/chromium-headless-shell"
 DEBIAN_CHROMIUM = "/usr/lib/chromium/chromium"
 DEBIAN_FIREFOX = "/usr/bin/firefox-esr"
+# Debian's WebKitGTK: the WebDriver (webkit2gtk-driver), the browser it drives (libwebkit2gtk-4.1-0,
+# pulled in by the driver) and a display for it (xvfb).
+WEBKITGTK_DRIVER = "WebKitWebDriver"
+WEBKITGTK_BROWSER_GLOBS = ("/usr/lib/*/webkit2gtk-4.1/MiniBrowser", "/usr/lib/*/webkit2gtk-4.0/MiniBrowser")
+WEBKITGTK_PACKAGES = ("webkit2gtk-driver", "xvfb")
 
 # (package, binary: a path, or a command looked up on PATH, headless only?) in order of preference.
 _SYSTEM_CHROMIUMS = (
@@ -259,7 +271,7 @@ def _choose_firefox() -> BrowserChoice:
     reasons.append(f"no Playwright download ({_playwright_location('firefox')})")
     raise BrowserUnavailable(
         f"no Firefox found: {'; '.join(reasons)}",
-        hint=f"run ./bootstrap --firefox as root to install Debian's firefox-esr, "
+        hint=f"run ./bootstrap as root to install Debian's firefox-esr, "
         f"or `{_playwright_command()} install firefox`",
     )
 
@@ -282,8 +294,42 @@ def _choose_webkit() -> BrowserChoice:
     raise BrowserUnavailable(
         "no WebKit found: only Playwright's own WebKit build can be driven, and it is not "
         f"downloaded ({_playwright_location('webkit')}); it cannot be had offline",
-        hint=f"`{_playwright_command()} install webkit` on a machine that can download it",
+        hint=f"`{_playwright_command()} install webkit` on a machine that can download it; "
+        "without it, the WebKit smoke lane (./bootstrap --webkit, Selenium + WebKitGTK) still runs",
     )
+
+
+@dataclass(frozen=True)
+class WebKitGTK:
+    """Debian's WebKitGTK for Selenium: the WebDriver, the browser it starts, and Xvfb for a display."""
+
+    driver: str
+    browser: str
+    xvfb: str
+
+    def describe(self) -> str:
+        return f"webkitgtk: {self.browser} via {self.driver}, on Xvfb (Selenium smoke lane, no routing)"
+
+
+def find_webkitgtk() -> WebKitGTK:
+    """The WebKitGTK smoke lane's binaries, or `BrowserUnavailable` naming what is missing."""
+    driver = shutil.which(WEBKITGTK_DRIVER)
+    browser = next((path for pattern in WEBKITGTK_BROWSER_GLOBS for path in sorted(glob.glob(pattern))
+                    if os.access(path, os.X_OK)), None)
+    xvfb = shutil.which("Xvfb")
+    missing = [
+        what for what, found in (
+            (f"{WEBKITGTK_DRIVER} (package webkit2gtk-driver)", driver),
+            ("MiniBrowser (package libwebkit2gtk-4.1-0)", browser),
+            ("Xvfb (package xvfb)", xvfb),
+        ) if not found
+    ]
+    if missing:
+        raise BrowserUnavailable(
+            f"no WebKitGTK smoke lane: no {', no '.join(missing)}",
+            hint=f"run ./bootstrap --webkit as root, or apt-get install {' '.join(WEBKITGTK_PACKAGES)}",
+        )
+    return WebKitGTK(driver, browser, xvfb)
 
 
 def _bidi_blocker() -> str | None:
@@ -416,33 +462,57 @@ def _playwright_command() -> str:
 # -- Set-up -----------------------------------------------------------------------------------
 
 
-def ensure(*, headed: bool = False, firefox: bool = False, out=print) -> int:
-    """Make sure a browser is there, installing Debian's packages as root; 0 when one is."""
+def ensure(*, headed: bool = False, firefox: bool = False, webkit: bool = False, out=print) -> int:
+    """Make sure the browsers are there, installing Debian's packages as root; 0 when they are.
+
+    Chromium is required. Firefox and the WebKitGTK smoke lane (`webkit`) are optional where
+    nothing can be installed (not root, no apt-get): a warning says their tests will be skipped
+    and why. Where apt-get is usable, a failed install of any of them is an error: CI must not go
+    green without a lane it asked for.
+    """
     wanted = [("chromium", headed)] + ([("firefox", False)] if firefox else [])
-    missing = {}
+    missing: dict[str, BrowserUnavailable] = {}
     for name, name_headed in wanted:
         try:
             out(f"browser: {choose_browser(name, headed=name_headed).describe()}")
         except BrowserUnavailable as error:
             missing[name] = error
+    if webkit:
+        try:
+            out(f"browser: {find_webkitgtk().describe()}")
+        except BrowserUnavailable as error:
+            missing["webkitgtk"] = error
     if not missing:
         return 0
     for error in missing.values():
         if error.setting:  # the user's own setting is wrong: installing won't help
             out(f"error: {error}")
             return 1
-    if "firefox" in missing and _bidi_blocker():
-        out(f"error: {missing['firefox']}")
-        return 1
+    if "firefox" in missing and _bidi_blocker():  # installing won't help either
+        if "chromium" in missing:
+            out(f"error: {missing['chromium']}")
+            return 1
+        out(f"warning: {missing['firefox'].one_line()}; Firefox tests will be skipped")
+        del missing["firefox"]
+        if not missing:
+            return 0
 
     packages = []
     if "chromium" in missing:
         packages += ["chromium-headless-shell", "fonts-liberation"] + (["chromium"] if headed else [])
     if "firefox" in missing:
         packages += ["firefox-esr"]
+    if "webkitgtk" in missing:
+        packages += list(WEBKITGTK_PACKAGES)
     if not (_is_root() and shutil.which("apt-get")):
-        out(_manual_fix(missing, packages))
-        return 1
+        if "chromium" in missing:
+            out(_manual_fix(missing, packages))
+            return 1
+        for name, error in missing.items():
+            lane = "WebKit smoke" if name == "webkitgtk" else name.capitalize()
+            out(f"warning: {error.message}; {lane} tests will be skipped "
+                f"(to run them: {_install_hint(name, headed)})")
+        return 0
 
     out(f"installing Debian packages: {' '.join(packages)} (apt-get)")
     failure = _apt_install(packages)
@@ -453,11 +523,23 @@ def ensure(*, headed: bool = False, firefox: bool = False, out=print) -> int:
     status = 0
     for name in missing:
         try:
-            out(f"browser: {choose_browser(name, headed=name == 'chromium' and headed).describe()}")
+            if name == "webkitgtk":
+                out(f"browser: {find_webkitgtk().describe()}")
+            else:
+                out(f"browser: {choose_browser(name, headed=name == 'chromium' and headed).describe()}")
         except BrowserUnavailable as error:
             out(f"error: still unavailable after installing: {error}")
             status = 1
     return status
+
+
+def _install_hint(name: str, headed: bool) -> str:
+    if name == "webkitgtk":
+        return f"sudo apt-get install -y {' '.join(WEBKITGTK_PACKAGES)}"
+    if name == "firefox":
+        return f"sudo apt-get install -y firefox-esr, or {_playwright_command()} install firefox"
+    packages = "chromium" if headed else "chromium-headless-shell"
+    return f"sudo apt-get install -y {packages}, or {_playwright_command()} install chromium"
 
 
 def _is_root() -> bool:
@@ -488,8 +570,9 @@ def _manual_fix(missing: Mapping[str, BrowserUnavailable], packages: Sequence[st
     lines.append("to fix, run one of:")
     if apt:
         lines.append(f"  sudo apt-get install -y {' '.join(packages)}    # Debian")
-    names = " ".join(missing)
-    lines.append(f"  {_playwright_command()} install {names}    # Playwright's own download")
+    names = " ".join(name for name in missing if name != "webkitgtk")
+    if names:
+        lines.append(f"  {_playwright_command()} install {names}    # Playwright's own download")
     return "\n".join(lines)
 
 
@@ -505,10 +588,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup = commands.add_parser("ensure", help="install a browser if none is found (as root)")
     setup.add_argument("--headed", action="store_true", help="also the full chromium")
     setup.add_argument("--firefox", action="store_true", help="also Firefox")
+    setup.add_argument("--webkit", action="store_true",
+                       help="also the WebKit smoke lane (WebKitGTK driver and Xvfb, for Selenium)")
     args = parser.parse_args(argv)
 
     if args.command == "ensure":
-        return ensure(headed=args.headed, firefox=args.firefox)
+        return ensure(headed=args.headed, firefox=args.firefox, webkit=args.webkit)
     try:
         choice = choose_browser(args.browser, headed=args.headed, explicit=args.executable)
     except BrowserUnavailable as error:

@@ -33,7 +33,13 @@ API_BASE_HEADER = "X-Stub-Api-Base"
 _STATIC = re.compile(r"^https?://static\.klaviyo\.com(?::\d+)?/")
 _API = re.compile(r"^https?://a\.klaviyo\.com(?::\d+)?/")
 _SITE = re.compile(r"^" + re.escape(SITE_ORIGIN) + r"(?::443)?(?:[/?#]|$)")
-_ANY = re.compile(r".*")
+# Every URL but loopback ones. Playwright matches a route's regex in its driver, so a request
+# this does not match is never paused for Python: the direct lane's posts to the stand-in (and a
+# local dev server's requests) leave at once, with no delay of the harness's own to change their
+# timing. The handler still checks `_is_local` for what slips through (e.g. user@localhost).
+_ANY_BUT_LOOPBACK = re.compile(
+    r"^(?!(?:https?|wss?)://(?:(?:[^/?#@]*\.)?localhost|127(?:\.\d{1,3}){3}|\[::1\])\.?(?::\d+)?(?:[/?#]|$))"
+)
 
 # Content types a storefront needs; mimetypes' answers depend on the machine's mime.types.
 _CONTENT_TYPES = {
@@ -166,7 +172,7 @@ def route_to_stub(
         route.fulfill(status=status, content_type=content_type, body=body)
 
     # The last route registered is tried first: the catch-all goes in first.
-    context.route(_ANY, block_or_continue)
+    context.route(_ANY_BUT_LOOPBACK, block_or_continue)
     context.route(_SITE, serve_site)
     static_headers = {API_BASE_HEADER: log.stub_url} if direct else {}
     context.route(_STATIC, lambda route: forward(route, static_headers))

@@ -121,7 +121,11 @@ def test_searched_site_on_submit_and_from_a_results_page(page):
 
 def test_identify_form(page):
     open_snippet(page, "identify")
-    page.fill("form[data-klaviyo-identify] input[name=email]", "new.shopper@example.com")
+    email = page.locator("form[data-klaviyo-identify] input[name=email]")
+    # Firefox over WebDriver BiDi: fill() cannot select the text of an <input type=email> (or
+    # number) and appends to its value; clear() first empties it in every browser.
+    email.clear()
+    email.fill("new.shopper@example.com")
     page.click("form[data-klaviyo-identify] button[type=submit]")
     assert queued(page)[-1] == ["identify", {"email": "new.shopper@example.com", "first_name": "Thomas", "last_name": "Jefferson"}]
 

@@ -53,6 +53,7 @@ class Screen:
 
     def sign_in(self, email: str = "thomas.jefferson@example.com") -> None:
         self.go("Sign in")
+        self.shop.get_by_label("Email").clear()  # Firefox: fill() on a filled email field appends
         self.shop.get_by_label("Email").fill(email)
         self.shop.get_by_role("button", name="Sign in").click()
         self.expect("Identify", "good")

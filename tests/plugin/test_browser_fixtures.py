@@ -66,6 +66,38 @@ def test_firefox_lane(pytester, run):
     result.stdout.fnmatch_lines([f"browser: {choice.describe()}", f"*EXE {choice.executable}"])
 
 
+@pytest.mark.browser
+def test_both_browsers_in_one_run(pytester, run):
+    chromium, firefox = _choice_or_skip("chromium"), _choice_or_skip("firefox")
+    pytester.makepyfile(PAGE_TEST)
+    result = run("--browser", "chromium", "--browser", "firefox")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"browser: {chromium.describe()}", f"browser: {firefox.describe()}"])
+    result.stdout.fnmatch_lines(["*UA Mozilla/5.0 (X11; Linux x86_64)*Chrome/*"])
+
+
+@pytest.mark.browser
+def test_a_browser_that_cannot_run_is_skipped_with_the_reason(pytester, run):
+    """No Firefox anywhere: its tests are skipped, saying why and how to fix it; Chromium's run."""
+    _choice_or_skip("chromium")
+    pytester.makeconftest(
+        """
+        from harness import browsers
+
+        browsers._SYSTEM_FIREFOXES = (("firefox-esr", "/nonexistent/firefox-esr"),)
+        real = browsers._playwright_executables
+        browsers._playwright_executables = lambda: {**real(), "firefox": "/nonexistent/firefox"}
+        """
+    )
+    pytester.makepyfile(PAGE_TEST)
+    result = run("--browser", "chromium", "--browser", "firefox")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "browser: firefox: none, its tests will be skipped: no Firefox found: *",
+        "SKIPPED*no firefox to run: no Firefox found: no /nonexistent/firefox-esr; *(fix: run ./bootstrap as root*",
+    ])
+
+
 def test_a_missing_executable_is_an_error(pytester, run):
     pytester.makepyfile(PAGE_TEST)
     result = run("--browser-executable", "/nonexistent")
