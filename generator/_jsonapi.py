@@ -244,12 +244,13 @@ def event_body(
 
 
 def _type_name(value: Any) -> str:
+    """How an error message names a value it refuses: "a string ('29.98')", "a list", ..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, str):
-        return f"a string ({value!r})"
+        return f"a string ({value!r})" if len(value) <= 40 else "a string"
     if isinstance(value, (int, float)):
         return f"a number ({value!r})"
     if isinstance(value, Mapping):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ._jsonapi import is_absolute_http_url
+from ._jsonapi import _type_name, is_absolute_http_url
 from .errors import UserError
 
 __all__ = [
@@ -175,7 +175,7 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
         elif field == "id" and isinstance(value, int) and not isinstance(value, bool):
             out["id"] = str(value)
         elif not isinstance(value, str):
-            problem(field, f"must be a string, not {_kind(value)}")
+            problem(field, f"must be a string, not {_type_name(value)}")
         elif not value.strip():
             problem(field, "must not be blank")
         elif field in ("link", "image_link") and not is_absolute_http_url(value):
@@ -186,7 +186,7 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
     if raw.get("price") is not None:
         price = raw["price"]
         if isinstance(price, bool) or not isinstance(price, (int, float, Decimal)):
-            problem("price", f"must be a bare number (no currency), not {_kind(price)}")
+            problem("price", f"must be a bare number (no currency), not {_type_name(price)}")
         elif not math.isfinite(price) or price < 0:
             problem("price", f"must be a finite number ≥ 0, not {price}")
         else:
@@ -194,12 +194,12 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
     if raw.get("categories") is not None:
         categories = raw["categories"]
         if not isinstance(categories, list):
-            problem("categories", f"must be a list of category names, not {_kind(categories)}")
+            problem("categories", f"must be a list of category names, not {_type_name(categories)}")
         else:
             clean: list[str] = []
             for index, name in enumerate(categories):
                 if not isinstance(name, str) or not name.strip():
-                    problem(f"categories/{index}", f"must be a non-blank string, not {_kind(name)}")
+                    problem(f"categories/{index}", f"must be a non-blank string, not {_type_name(name)}")
                 elif "," in name:
                     problem(f"categories/{index}", f"{name!r} contains a comma, which the XML feed "
                                                    "uses to separate categories")
@@ -209,7 +209,7 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
     if raw.get("inventory_quantity") is not None:
         quantity = raw["inventory_quantity"]
         if isinstance(quantity, bool) or not isinstance(quantity, int):
-            problem("inventory_quantity", f"must be a whole number, not {_kind(quantity)}")
+            problem("inventory_quantity", f"must be a whole number, not {_type_name(quantity)}")
         else:
             out["inventory_quantity"] = quantity
     if raw.get("inventory_policy") is not None:
@@ -227,11 +227,11 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
             problem(repr(field), "a field name must be a non-blank string")
         elif isinstance(value, (Mapping, list, tuple)):
             problem(field, "the feed is one level deep: a metadata field must be a string, number "
-                           "or boolean, not " + _kind(value))
+                           "or boolean, not " + _type_name(value))
         elif isinstance(value, Decimal):
             out[field] = float(value)
         elif not isinstance(value, (str, int, float, bool)):
-            problem(field, f"must be a string, number or boolean, not {_kind(value)}")
+            problem(field, f"must be a string, number or boolean, not {_type_name(value)}")
         else:
             out[field] = value
     return (None if problems else out), problems
@@ -465,19 +465,3 @@ def check_ids(event_bodies: Iterable[Mapping[str, Any]],
                 found.append(UnknownProductId(str(value), metric,
                                               f"event {number} ({metric}) at {pointer}"))
     return found
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return f"a string ({value!r})" if len(value) <= 40 else "a string"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return type(value).__name__

@@ -9,7 +9,6 @@ The inspection API under `/__stub__/` serves the same data as JSON (docs/stub.md
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import logging
@@ -20,8 +19,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from generator.errors import UserError
 from harness import wire
+from harness._loopthread import LoopThread
 from harness.limits import FAULT_KINDS, Faults, RateLimits
 from harness.store import Store, new_uuid, now_iso
 
@@ -576,14 +575,6 @@ async def _read_limited(request: web.Request, limit: int) -> tuple[bytes, bool]:
         chunks.append(chunk)
 
 
-def _new_event_loop() -> asyncio.AbstractEventLoop:
-    try:  # uvloop roughly doubles the stand-in's throughput; optional (not on Windows)
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def _parse_json(raw: bytes) -> tuple[object, str | None]:
     """(document, None) or (None, what is wrong)."""
     if not raw:
@@ -608,8 +599,7 @@ class StubKlaviyo:
         self.settings = settings or StubSettings(**options)
         self.store = Store()
         self.app = KlaviyoApp(self.settings, self.store)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopThread("klaviyo-stub")
         self._runner: web.AppRunner | None = None
         # How to pass time while waiting for traffic; a browser harness sets one that keeps
         # Playwright's routes running (routing.pumping_sleep). None: block on the store.
@@ -618,38 +608,8 @@ class StubKlaviyo:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> "StubKlaviyo":
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = _new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="klaviyo-stub", daemon=True)
-        self._thread.start()
-        ready.wait(30)
-        if failure:
-            self._thread = None
-            exc = failure[0]
-            if isinstance(exc, OSError):
-                raise UserError(
-                    f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
-                    hint="choose another --port, or 0 for any free port",
-                ) from exc
-            raise exc
+        if not self._server.running:
+            self._server.start(self._serve, self._shutdown, address=f"{self.host}:{self.port}")
         return self
 
     async def _serve(self) -> None:
@@ -660,12 +620,12 @@ class StubKlaviyo:
         self.port = self._runner.addresses[0][1]
         self.app.base_url = self.url
 
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
     def close(self) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._thread = None
+        self._server.stop()
 
     def __enter__(self) -> "StubKlaviyo":
         return self.start()

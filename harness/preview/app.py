@@ -34,6 +34,7 @@ from pathlib import Path
 from aiohttp import web
 
 from generator.errors import UserError
+from harness._loopthread import LoopThread
 from harness.preview.session import build_entries, parse_snippet_warning
 from harness.preview.shop import Storefront, error_page
 from harness.store import now_iso
@@ -104,8 +105,7 @@ class Preview:
         self.plan_version = 0
         self._plan_sha: str | None = None
         self._out_dir = Path(tempfile.gettempdir()) / f"klaviyo-snippets-preview-{os.getpid()}-{id(self)}" / "dist"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopThread("klaviyo-preview")
         self._watcher: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._stopping = threading.Event()
@@ -122,7 +122,7 @@ class Preview:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Preview:
-        if self._thread is not None:
+        if self._server.running:
             return self
         if self.public_key is not None:
             from generator import check_public_key
@@ -145,37 +145,7 @@ class Preview:
         return self
 
     def _start_server(self) -> None:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._serve())
-            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
-                failure.append(exc)
-                if self._runner is not None:
-                    loop.run_until_complete(self._runner.cleanup())
-                loop.close()
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._shutdown())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="klaviyo-preview", daemon=True)
-        self._thread.start()
-        ready.wait(30)
-        if failure:
-            self._thread = None
-            exc = failure[0]
-            if isinstance(exc, OSError):
-                raise UserError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
-                                hint="choose another --port, or 0 for any free port") from exc
-            raise exc
+        self._server.start(self._serve, self._shutdown, address=f"{self.host}:{self.port}")
 
     async def _serve(self) -> None:
         self._runner = web.AppRunner(self._make_app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
@@ -196,10 +166,7 @@ class Preview:
 
     def close(self) -> None:
         self._stopping.set()
-        if self._thread is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
+        self._server.stop()
         if self._watcher is not None:
             with self.stub.store.changed:
                 self.stub.store.changed.notify_all()
@@ -268,7 +235,7 @@ class Preview:
         self._plan_sha = storefront.plan.sha256
         self.plan_version = storefront.version
         self.storefront = storefront
-        if self._thread is not None:  # not the first load
+        if self._server.running:  # not the first load
             self.echo(f"plan reloaded: {len(storefront.plan.events)} events (version {storefront.version})")
         return True
 
@@ -313,7 +280,7 @@ class Preview:
         with changed:
             while not self._stopping.is_set():
                 if changed.wait(0.5) and not self._stopping.is_set():
-                    loop = self._loop
+                    loop = self._server.loop
                     if loop is None or loop.is_closed():
                         continue
                     try:
