@@ -16,19 +16,6 @@ from tests.http_client import (
 CLIENT_EVENTS = f"/client/events/?company_id={PUBLIC_KEY}"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with StubKlaviyo() as stub:
-        yield stub
-
-
-@pytest.fixture
-def stub(server):
-    server.reset()
-    yield server
-    server.check()
-
-
 def only_error(reply):
     assert reply.headers["Content-Type"].startswith("application/vnd.api+json")
     errors = reply.json["errors"]

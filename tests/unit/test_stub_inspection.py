@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.stub import INSPECTION_PATHS, StubKlaviyo
+from harness.stub import INSPECTION_PATHS
 from tests.http_client import (
     CLIENT_HEADERS, ONSITE_HEADERS, PRIVATE_KEY, PUBLIC_KEY, SERVER_HEADERS, event_body, get, post, profile_body,
 )
 from tests.openapi_oracle import validate_request
 
 CLIENT_EVENTS = f"/client/events/?company_id={PUBLIC_KEY}"
-
-
-@pytest.fixture(scope="module")
-def server():
-    with StubKlaviyo() as stub:
-        yield stub
-
-
-@pytest.fixture
-def stub(server):
-    server.reset()
-    yield server
-    server.check()
 
 
 def test_events_lists_every_event_with_metric_status_and_body(stub):
