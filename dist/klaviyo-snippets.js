@@ -185,6 +185,25 @@
     return o;
   }
 
+  // A click on a link or a form submit unloads the page, and a browser may cancel a request
+  // still in flight then (Firefox does): once every handler has run and none prevented it,
+  // hold that navigation until Klaviyo has the event, 500 ms at most.
+  function Nv(v, p, a) {
+    a = v.type == "submit" ? v.target : v.target.closest("a[href]");
+    a && p && p.then && !(v.ctrlKey || v.metaKey || v.shiftKey || v.altKey || a.target && a.target != "_self") &&
+      w.addEventListener(v.type, function h(e, go) {
+        w.removeEventListener(v.type, h);
+        if (e == v && !e.defaultPrevented) {
+          e.preventDefault();
+          go = function () {
+            go && (go = 0, v.type == "submit" ? HTMLFormElement.prototype.submit.call(a) : location.href = a.href);
+          };
+          p.then(go);
+          setTimeout(go, 500);
+        }
+      });
+  }
+
   function F(c, n, p, t, al, q) {
     var m = c.split ? ["track", c] : c, l = m[1] || m[0];
     function f() {
@@ -203,7 +222,7 @@
     }
     t && t.map(function (t) {
       t[1] ? d.addEventListener(t[0], function (v, e) {
-        (e = v.target.closest && v.target.closest(t[1])) && f.apply(S, J(n, t[2], t[0] == "submit" ? O(v.target) : e));
+        (e = v.target.closest && v.target.closest(t[1])) && Nv(v, f.apply(S, J(n, t[2], t[0] == "submit" ? O(v.target) : e)));
       }, !0) :
       d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", g) : g();
     });

@@ -26,18 +26,6 @@ SHOPPER = "thomas.jefferson@example.com"
 GUIDE_CHECKOUT_TIME = 1387299423  # the unix time inside the guide's Started Checkout $event_id
 
 
-# Firefox cancels a request still in flight when a click or submit navigates away right after
-# klaviyo.track (pinned per browser in test_matrix.py::test_event_tracked_as_a_form_navigates_away).
-# The generated triggers do not wait yet, so in Firefox these events are lost: a known gap.
-
-
-def lost_when_navigating(request):
-    if request.node.callspec.params.get("browser_name") == "firefox":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="Firefox cancels the event's request when the page navigates right after "
-                                "the trigger; the generated click/submit triggers do not wait for it yet"))
-
-
 def snippet(name: str) -> str:
     return (DIST / "snippets" / f"{name}.html").read_text(encoding="utf-8")
 
@@ -109,8 +97,8 @@ def test_recently_viewed_item_reaches_storage_and_profile(klaviyo_shop, klaviyo_
     ("Shared Article", "shared-article", "form[data-klaviyo-share]"),
     ("Referred Friend", "referred-friend", "form[data-klaviyo-referral]"),
 ])
-def test_form_submit_records_the_guides_payload(klaviyo_shop, klaviyo_stub, metric, name, form, request):
-    lost_when_navigating(request)
+def test_form_submit_records_the_guides_payload(klaviyo_shop, klaviyo_stub, metric, name, form):
+    # The form has no action: submitting it navigates to the same page, as a real one would.
     p = klaviyo_shop.open(storefront(name))
     klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)  # identified before the shopper submits
     p.locator(f"{form} [type=submit]").click()
@@ -125,9 +113,7 @@ def test_added_like_fires_on_click_with_the_guides_payload(klaviyo_shop, klaviyo
     assert_guide_payload(klaviyo_stub, "Added Like")
 
 
-def test_clicked_banner_on_the_guides_page_records_the_guides_payload(klaviyo_shop, klaviyo_stub, klaviyo_routing,
-                                                                     request):
-    lost_when_navigating(request)
+def test_clicked_banner_on_the_guides_page_records_the_guides_payload(klaviyo_shop, klaviyo_stub, klaviyo_routing):
     # The guide's SourceURL is the page the banner is on, so serve the page there; the link
     # then really navigates to its destination, as a shopper's click does.
     p = klaviyo_shop.page
@@ -165,3 +151,29 @@ def test_every_generated_call_validates_and_nothing_leaves_the_machine(klaviyo_s
         klaviyo_stub.expect_event(metric)
     assert klaviyo_stub.events(status="bad") == []
     assert klaviyo_routing.blocked == []
+
+
+def test_a_form_the_site_handles_itself_is_not_submitted_by_the_snippets(klaviyo_shop, klaviyo_stub):
+    # An AJAX search form: the site's own handler prevents the navigation; the held-navigation
+    # logic must leave it alone.
+    page = storefront("searched-site").replace(
+        "</body>", "<script>document.querySelector('form[data-klaviyo-search]').addEventListener("
+                   "'submit', function (e) { e.preventDefault(); window.ajax = true; });</script></body>")
+    p = klaviyo_shop.open(page)
+    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
+    p.locator("form[data-klaviyo-search] [type=submit]").click()
+    klaviyo_stub.expect_event("Searched Site", profile={"email": SHOPPER})
+    p.wait_for_timeout(700)  # longer than the 500 ms hold
+    assert p.url == klaviyo_shop.origin + "/index.html"
+    assert p.evaluate("() => window.ajax") is True
+
+
+def test_an_anonymous_visitors_click_still_navigates(klaviyo_shop, klaviyo_stub):
+    # The onsite script never resolves an anonymous track: the hold gives up after 500 ms.
+    p = klaviyo_shop.page
+    p.route("https://www.example.com/black-friday-deals",
+            lambda route: route.fulfill(body="<p>deals</p>", content_type="text/html"))
+    klaviyo_shop.open(storefront("clicked-banner", identify=False))
+    p.click("[data-klaviyo-banner]")
+    p.wait_for_url("https://www.example.com/black-friday-deals", timeout=3000)
+    klaviyo_stub.expect_event("Clicked Banner", status="dropped")
