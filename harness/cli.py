@@ -23,6 +23,17 @@ def _version() -> str:
         return "0+unknown"
 
 
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 meaning any free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 0 (any free port) to 65535")
+    return port
+
+
 def _red(text: str) -> str:
     if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         return f"\033[31m{text}\033[0m"
@@ -33,7 +44,7 @@ def _red(text: str) -> str:
 
 def _configure_stub(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port to listen on, 0 for any free one (default: 8765)")
+    p.add_argument("--port", type=port_number, default=8765, help="port to listen on, 0 for any free one (default: 8765)")
     p.add_argument("--rate-limits", choices=("off", "klaviyo"), default="off",
                    help="enforce Klaviyo's per-endpoint rate limits (default: off)")
     p.add_argument("--rate-limit-scale", type=float, default=1.0, metavar="X",

@@ -117,3 +117,10 @@ def test_verify_needs_pages_or_generated(capsys):
     assert "nothing to verify" in capsys.readouterr().err
     assert main(["verify", "--generated", "no-such-dir"]) == 2
     assert "no-such-dir has no install.html" in capsys.readouterr().err
+
+
+def test_stub_refuses_a_port_out_of_range(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["stub", "--port", "99999"])
+    assert done.value.code == 2
+    assert "'99999' is not a port" in capsys.readouterr().err
