@@ -68,6 +68,13 @@ def _run_stub(args: argparse.Namespace) -> int:
         if not os.environ.get(var):
             raise UserError(f"--api-key-env {var}: the variable is not set", hint=f"export {var}=pk_...")
         keys.append(os.environ[var])
+    from harness.wire import COMPANY_ID
+
+    for company in args.company_id:
+        if not COMPANY_ID.match(company):
+            raise UserError(f"--company-id {company!r} is not a public key", hint="a Klaviyo company id is 6 letters and digits")
+    if args.rate_limit_scale <= 0:
+        raise UserError("--rate-limit-scale must be more than 0", hint="e.g. 10 for ten times Klaviyo's limits")
     settings = StubSettings(
         api_keys=tuple(keys) or None,
         company_ids=tuple(args.company_id) or None,
