@@ -189,11 +189,12 @@ def parse_order(data: Mapping[str, Any] | Order, *, source: str | None = None,
                            order_id=order_id if isinstance(order_id, str) else None) from None
 
 
-def read_orders(path: str | PathLike[str]) -> Iterator[Order]:
+def read_orders(path: str | PathLike[str], *, problems: list[UserError] | None = None) -> Iterator[Order]:
     """Orders from a JSONL file, one per line (blank lines skipped), in file order.
 
     Errors name the file and line: bad JSON, a line that is not an object, a bad field, or an
-    `OrderId` seen before (a second copy would be dropped by Klaviyo's dedup, silently).
+    `OrderId` seen before (a second copy would be dropped by Klaviyo's dedup, silently). The
+    first bad line raises; given a `problems` list, every bad line is appended there and skipped.
     """
     path = Path(path)
     source = str(path)
@@ -207,23 +208,34 @@ def read_orders(path: str | PathLike[str]) -> Iterator[Order]:
             if not text.strip():
                 continue
             try:
-                data = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise UserError(f"not valid JSON: {error.msg} (column {error.colno})",
-                                where=f"{source}:{number}",
-                                hint="each line of an orders file is one JSON object") from None
-            if not isinstance(data, dict):
-                raise InvalidOrder("each line must be a JSON object (one order)", pointer="",
-                                   source=source, line=number)
-            order = parse_order(data, source=source, line=number)
-            if order.order_id in seen:
-                raise InvalidOrder(f"OrderId {order.order_id!r} already appears on line "
-                                   f"{seen[order.order_id]}; put an order's lifecycle facts "
-                                   "(fulfilled, canceled, refunded) on its one line",
-                                   pointer="/OrderId", source=source, line=number,
-                                   order_id=order.order_id)
-            seen[order.order_id] = number
+                order = _read_line(text, source, number, seen)
+            except UserError as error:
+                if problems is None:
+                    raise
+                problems.append(error)
+                continue
             yield order
+
+
+def _read_line(text: str, source: str, number: int, seen: dict[str, int]) -> Order:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"not valid JSON: {error.msg} (column {error.colno})",
+                        where=f"{source}:{number}",
+                        hint="each line of an orders file is one JSON object") from None
+    if not isinstance(data, dict):
+        raise InvalidOrder("each line must be a JSON object (one order)", pointer="",
+                           source=source, line=number)
+    order = parse_order(data, source=source, line=number)
+    if order.order_id in seen:
+        raise InvalidOrder(f"OrderId {order.order_id!r} already appears on line "
+                           f"{seen[order.order_id]}; put an order's lifecycle facts "
+                           "(fulfilled, canceled, refunded) on its one line",
+                           pointer="/OrderId", source=source, line=number,
+                           order_id=order.order_id)
+    seen[order.order_id] = number
+    return order
 
 
 def _parse(data: Any, *, source: str | None, line: int | None) -> Order:

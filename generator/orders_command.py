@@ -24,7 +24,7 @@ from typing import Any
 
 from . import sender as snd
 from .errors import UserError
-from .orders import InvalidOrder, Order, order_events, parse_order, read_orders
+from .orders import Order, order_events, read_orders
 
 __all__ = ["configure_parser", "run", "main", "add_send_options", "make_sender"]
 
@@ -254,53 +254,18 @@ def _order_moment(order: Order) -> datetime:
 
 def load_orders(path: str) -> list[Order]:
     """Every order of the file, or one error listing every bad line (nothing is sent then)."""
-    try:
-        return list(read_orders(path))
-    except UserError as first:
-        problems = _all_problems(path) or [first]
-    shown = "\n".join(f"  {p}".replace("\n", "\n  ") for p in problems[:MAX_PROBLEMS_SHOWN])
-    more = len(problems) - MAX_PROBLEMS_SHOWN
+    problems: list[UserError] = []
+    orders = list(read_orders(path, problems=problems))
+    if not problems:
+        return orders
     if len(problems) == 1:
         raise problems[0]
+    shown = "\n".join(f"  {p}".replace("\n", "\n  ") for p in problems[:MAX_PROBLEMS_SHOWN])
+    more = len(problems) - MAX_PROBLEMS_SHOWN
     raise UserError(
         f"{len(problems)} bad lines in the orders file; nothing was sent:\n{shown}"
         + (f"\n  ... and {more} more" if more > 0 else ""),
         hint="fix them and run again (the whole file is checked before anything is sent)")
-
-
-def _all_problems(path: str) -> list[UserError]:
-    """Read on past the first bad line, so one run reports them all (read_orders stops at one)."""
-    problems: list[UserError] = []
-    seen: dict[str, int] = {}
-    try:
-        handle = open(path, encoding="utf-8")
-    except OSError:
-        return []
-    with handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as error:
-                problems.append(UserError(f"not valid JSON: {error.msg} (column {error.colno})",
-                                          where=f"{path}:{number}"))
-                continue
-            if not isinstance(data, dict):
-                problems.append(InvalidOrder("each line must be a JSON object (one order)",
-                                             pointer="", source=path, line=number))
-                continue
-            try:
-                order = parse_order(data, source=path, line=number)
-            except UserError as error:
-                problems.append(error)
-                continue
-            if order.order_id in seen:
-                problems.append(InvalidOrder(
-                    f"OrderId {order.order_id!r} already appears on line {seen[order.order_id]}",
-                    pointer="/OrderId", source=path, line=number, order_id=order.order_id))
-            seen.setdefault(order.order_id, number)
-    return problems
 
 
 def _sync(args: argparse.Namespace) -> int:

@@ -25,13 +25,6 @@ def push(*argv: str) -> int:
 
 
 @pytest.fixture
-def stub():
-    with StubKlaviyo() as server:
-        yield server
-        server.check()
-
-
-@pytest.fixture
 def key(monkeypatch):
     monkeypatch.setenv("KLAVIYO_PRIVATE_KEY", KEY)
     monkeypatch.delenv("KLAVIYO_CATALOG_FEED_IN_USE", raising=False)
