@@ -7,6 +7,7 @@ message and exit code 2, never a traceback; anything else is a bug and keeps its
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -127,15 +128,27 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-# -- generate -------------------------------------------------------------------------------
-
-def _generate_command():
-    from generator import command
-
-    return command
-
-
 # -- main -----------------------------------------------------------------------------------
+
+class _Stub:
+    configure_parser, run = staticmethod(_configure_stub), staticmethod(_run_stub)
+
+
+class _Verify:
+    configure_parser, run = staticmethod(_configure_verify), staticmethod(_run_verify)
+
+
+# (command, help, module with configure_parser(parser) and run(args) -> exit code)
+COMMANDS = (
+    ("generate", "tracking plan in, JavaScript, types and docs out in dist/", "generator.command"),
+    ("orders", "server-side order events: sync an orders file to Klaviyo", "generator.orders_command"),
+    ("catalog", "the product catalog: build a feed, push it through the Catalogs API, check ids",
+     "generator.catalog_command"),
+    ("stub", "run the stand-in Klaviyo in the foreground", _Stub),
+    ("preview", "a local storefront and a live inspector of what Klaviyo receives", "harness.preview"),
+    ("verify", "load pages in a headless browser against the stand-in and report", _Verify),
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -145,35 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    gen = sub.add_parser("generate", help="tracking plan in, JavaScript, types and docs out in dist/")
-    _generate_command().configure_parser(gen)
-    gen.set_defaults(run=lambda a: _generate_command().run(a))
-
-    orders = sub.add_parser("orders", help="server-side order events: sync an orders file to Klaviyo")
-    from generator import orders_command
-
-    orders_command.configure_parser(orders)
-    orders.set_defaults(run=orders_command.run)
-
-    cat = sub.add_parser("catalog", help="the product catalog: build a custom catalog feed, or push it through the Catalogs API")
-    from generator import catalog_command
-
-    catalog_command.configure_parser(cat)
-    cat.set_defaults(run=catalog_command.run)
-
-    stub = sub.add_parser("stub", help="run the stand-in Klaviyo in the foreground")
-    _configure_stub(stub)
-    stub.set_defaults(run=_run_stub)
-
-    preview = sub.add_parser("preview", help="a local storefront and a live inspector of what Klaviyo receives")
-    from harness import preview as preview_command
-
-    preview_command.configure_parser(preview)
-    preview.set_defaults(run=preview_command.run)
-
-    ver = sub.add_parser("verify", help="load pages in a headless browser against the stand-in and report")
-    _configure_verify(ver)
-    ver.set_defaults(run=_run_verify)
+    for name, help_text, module in COMMANDS:
+        command = sub.add_parser(name, help=help_text)
+        if isinstance(module, str):
+            module = importlib.import_module(module)
+        module.configure_parser(command)
+        command.set_defaults(run=module.run)
     return parser
 
 
