@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -99,7 +98,6 @@ def test_stub_on_a_busy_port_is_a_clear_error(capsys):
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err
     assert "Traceback" not in err
-    time.sleep(0)  # nothing left running
 
 
 @pytest.mark.browser
