@@ -40,9 +40,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1; the stand-in listens there too)")
-    parser.add_argument("--port", type=int, default=8800,
+    from harness.cli import port_number
+
+    parser.add_argument("--port", type=port_number, default=8800,
                         help="port of the preview, 0 for any free one (default: 8800)")
-    parser.add_argument("--stub-port", type=int, default=0, metavar="PORT",
+    parser.add_argument("--stub-port", type=port_number, default=0, metavar="PORT",
                         help="port of the stand-in Klaviyo (default: any free one)")
     parser.add_argument("--public-key", metavar="KEY", default=None,
                         help="the public key the snippets use; default: the plan's public_key")
@@ -58,8 +60,6 @@ def run(args: argparse.Namespace, *, out=None, err=None) -> int:
     def echo(text: str) -> None:
         print(text, file=out, flush=True)
 
-    if not 0 <= args.port <= 65535 or not 0 <= args.stub_port <= 65535:
-        raise UserError("a port is a number from 0 to 65535", where="--port")
     preview = Preview(args.plan, host=args.host, port=args.port, stub_port=args.stub_port,
                       public_key=args.public_key, echo=echo)
     preview.start()
