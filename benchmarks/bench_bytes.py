@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import rjsmin
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,6 +35,18 @@ def line(name: str, size: int, anchor: int, what: str) -> str:
     return f"  {name:<44} {size:>6,} B   {what:<28} {anchor:>6,} B   {verdict} ({size - anchor:+,} B)"
 
 
+def functions_only_bundle(tmp: Path) -> bytes:
+    """The default plan with every `fire:` removed (the theme calls each function itself): no data
+    islands, click or submit triggers, navigation hold. A reference point for the budget."""
+    plan = yaml.safe_load((ROOT / "snippets" / "plan.yaml").read_text(encoding="utf-8"))
+    for event in plan["events"].values():
+        event.pop("fire", None)
+    path = tmp / "functions-only.yaml"
+    path.write_text(yaml.safe_dump(plan, sort_keys=False), encoding="utf-8")
+    generate(path, tmp / "functions-only")
+    return (tmp / "functions-only" / "klaviyo-snippets.min.js").read_bytes()
+
+
 def main() -> int:
     guide = (ROOT / "tests" / "golden" / "guide" / "loader.js").read_bytes()
     guide_rjsmin = rjsmin.jsmin(guide.decode()).encode()
@@ -43,6 +56,7 @@ def main() -> int:
         loader = (out / "loader.min.js").read_bytes()
         bundle = (out / "klaviyo-snippets.min.js").read_bytes()
         loader_readable = (out / "loader.js").read_bytes()
+        functions_only = functions_only_bundle(Path(tmp))
     print("guide's loader (tests/golden/guide/loader.js)")
     print(f"  as printed in the guide                      {len(guide):>6,} B, {gz(guide):,} B gzip")
     print(f"  rjsmin of it                                 {len(guide_rjsmin):>6,} B, {gz(guide_rjsmin):,} B gzip "
@@ -64,6 +78,8 @@ def main() -> int:
     loader_part = total - gz(text[loader_end:].encode())
     print(f"  where the bundle's {total:,} B gzip go: the plan's data (names, paths, metrics, selectors) "
           f"{data:,} B, the loader {loader_part:,} B, the runtime and triggers {total - data - loader_part:,} B")
+    print(f"  {'the same without triggers (functions only)':<44} {gz(functions_only):>6,} B gzip, "
+          f"{len(functions_only):,} B")
     ok = len(loader) <= LOADER_MIN_BUDGET and gz(loader) <= LOADER_GZ_BUDGET and gz(bundle) <= BUNDLE_GZ_BUDGET
     return 0 if ok else 1
 
