@@ -187,16 +187,22 @@
 
   // A click on a link or a form submit unloads the page, and a browser may cancel a request
   // still in flight then (Firefox does): once every handler has run and none prevented it,
-  // hold that navigation until Klaviyo has the event, 500 ms at most.
-  function Nv(v, p, a) {
+  // hold that navigation until Klaviyo has the event, 500 ms at most. A held form is sent with
+  // form.submit() plus a hidden copy of its button's name and value; a button with its own
+  // formaction, formmethod, formtarget... is left alone, as are links and forms to other tabs.
+  function Nv(v, p, a, b) {
     a = v.type == "submit" ? v.target : v.target.closest("a[href]");
-    a && p && p.then && !(v.ctrlKey || v.metaKey || v.shiftKey || v.altKey || a.target && a.target != "_self") &&
+    a && p && p.then && !(v.ctrlKey || v.metaKey || v.shiftKey || v.altKey || a.target && a.target != "_self" ||
+      (b = v.submitter) && [].some.call(b.attributes, function (x) {
+        return /^form./.test(x.name);
+      })) &&
       w.addEventListener(v.type, function h(e, go) {
         w.removeEventListener(v.type, h);
         if (e == v && !e.defaultPrevented) {
           e.preventDefault();
           go = function () {
-            go && (go = 0, v.type == "submit" ? HTMLFormElement.prototype.submit.call(a) : location.href = a.href);
+            go && (go = 0, v.type == "submit" ? (b && b.name && a.appendChild(Object.assign(d.createElement("input"),
+              {type: "hidden", name: b.name, value: b.value})), HTMLFormElement.prototype.submit.call(a)) : location.href = a.href);
           };
           p.then(go);
           setTimeout(go, 500);

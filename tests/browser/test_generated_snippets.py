@@ -168,6 +168,34 @@ def test_a_form_the_site_handles_itself_is_not_submitted_by_the_snippets(klaviyo
     assert p.evaluate("() => window.ajax") is True
 
 
+def test_a_held_form_is_submitted_with_its_buttons_name_and_value(klaviyo_shop, klaviyo_stub):
+    # form.submit() alone would drop the button's name=value that the site's server reads.
+    page = storefront("searched-site").replace(
+        '<button type="submit">Send</button>', '<button type="submit" name="scope" value="books">Send</button>')
+    p = klaviyo_shop.open(page)
+    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
+    with p.expect_navigation(url="**/index.html?*"):
+        p.locator("form[data-klaviyo-search] [type=submit]").click()
+    query = p.url.split("?", 1)[1]
+    assert query == "term=Fantasty+Boks&corrected=Fantasy+Books&results=54&scope=books"
+    assert_guide_payload(klaviyo_stub, "Searched Site")
+
+
+def test_a_button_with_its_own_formaction_is_left_to_the_browser(klaviyo_shop, klaviyo_stub):
+    # The snippets cannot resubmit as such a button would (formaction, formmethod...): the
+    # browser submits it itself, where the button says.
+    page = storefront("searched-site").replace(
+        '<button type="submit">Send</button>', '<button type="submit" formaction="/results.html">Send</button>')
+    p = klaviyo_shop.page
+    p.route(klaviyo_shop.origin + "/results.html?*", lambda route: route.fulfill(body="<p>results</p>",
+                                                                                  content_type="text/html"))
+    klaviyo_shop.open(page)
+    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
+    with p.expect_navigation(url="**/results.html?term=*"):
+        p.locator("form[data-klaviyo-search] [type=submit]").click()
+    assert p.evaluate("() => document.body.textContent") == "results"
+
+
 def test_an_anonymous_visitors_click_still_navigates(klaviyo_shop, klaviyo_stub):
     # The onsite script never resolves an anonymous track: the hold gives up after 500 ms.
     p = klaviyo_shop.page
