@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -63,8 +65,10 @@ class LoopThread:
             self._thread = None
             exc = failure[0]
             if isinstance(exc, OSError):
+                wrong_host = isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL
                 raise UserError(f"cannot listen on {address}: {exc.strerror or exc}",
-                                hint="choose another --port, or 0 for any free port") from exc
+                                hint="check --host: an address of this machine, e.g. 127.0.0.1, or 0.0.0.0 for all"
+                                if wrong_host else "choose another --port, or 0 for any free port") from exc
             raise exc
 
     def stop(self) -> None:

@@ -35,6 +35,17 @@ def port_number(text: str) -> int:
     return port
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a duration in seconds, more than 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: give seconds, more than 0 (e.g. 10 or 2.5)")
+    return seconds
+
+
 def _red(text: str) -> str:
     if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         return f"\033[31m{text}\033[0m"
@@ -72,8 +83,14 @@ def _run_stub(args: argparse.Namespace) -> int:
     from harness.wire import COMPANY_ID
 
     for company in args.company_id:
+        if company.startswith("pk_"):  # never echo a private key
+            raise UserError("--company-id was given a private API key (pk_...)",
+                            hint="give the 6-character public key (company id); a private key belongs in --api-key-env")
         if not COMPANY_ID.match(company):
             raise UserError(f"--company-id {company!r} is not a public key", hint="a Klaviyo company id is 6 letters and digits")
+    if args.rate_limit_scale != 1.0 and args.rate_limits != "klaviyo":
+        raise UserError("--rate-limit-scale only applies with --rate-limits klaviyo",
+                        hint="add --rate-limits klaviyo, or leave out --rate-limit-scale")
     if args.rate_limit_scale <= 0:
         raise UserError("--rate-limit-scale must be more than 0", hint="e.g. 10 for ten times Klaviyo's limits")
     settings = StubSettings(
@@ -106,7 +123,7 @@ def _configure_verify(p: argparse.ArgumentParser) -> None:
                    help="browser to run (default: chromium)")
     p.add_argument("--headed", action="store_true", help="show the browser window")
     p.add_argument("--browser-executable", metavar="PATH", help="browser binary to use instead of the automatic choice")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
                    help="longest wait for a page and its events (default: 10)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -118,6 +135,11 @@ def _run_verify(args: argparse.Namespace) -> int:
                    executable=args.browser_executable, timeout=args.timeout)
     if args.generated and args.pages:
         raise UserError("give PAGE arguments or --generated DIR, not both")
+    if args.plan and not args.generated:
+        raise UserError("--plan only applies with --generated DIR", hint="verify --generated dist --plan my-plan.yaml")
+    if args.click and not args.pages:
+        raise UserError("--click only applies to PAGE arguments",
+                        hint="with --generated, each event's own click and submit triggers are fired")
     if args.generated:
         report = verify_generated(args.generated, args.plan, **options)
     elif args.pages:
@@ -169,8 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)  # an argparse type may raise UserError too
         return args.run(args)
     except UserError as err:
         print(_red(f"error: {err}"), file=sys.stderr)

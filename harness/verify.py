@@ -141,8 +141,13 @@ def _visits(pages: list[str], clicks: tuple[str, ...]) -> tuple[list[Visit], Pat
             visits.append(Visit(page, actions))
             continue
         path = Path(page)
+        if path.is_dir():
+            raise UserError(f"{page} is a folder", hint=f"give the HTML files in it, e.g. verify {page.rstrip('/')}/*.html")
         if not path.is_file():
             raise UserError(f"no such page: {page}", hint="give an HTML file or an http(s):// URL")
+        if path.suffix.lower() not in (".html", ".htm"):
+            raise UserError(f"{page} is not an .html file: it would be served as a download, not a page",
+                            hint="render your template to an .html file, or serve it and give its http(s):// URL")
         root = root or path.resolve().parent
         if path.resolve().parent != root:
             raise UserError(

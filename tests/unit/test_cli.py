@@ -122,3 +122,47 @@ def test_stub_refuses_a_port_out_of_range(capsys):
         main(["stub", "--port", "99999"])
     assert done.value.code == 2
     assert "'99999' is not a port" in capsys.readouterr().err
+
+
+def test_stub_on_an_address_not_of_this_machine_points_at_the_host(capsys):
+    assert main(["stub", "--host", "999.1.1.1", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot listen on 999.1.1.1:0" in err and "check --host" in err and "--port" not in err
+    assert "Traceback" not in err
+
+
+def test_stub_never_echoes_a_private_key_given_as_company_id(capsys):
+    secret = "pk_0123456789abcdef0123456789abcdef01"
+    assert main(["stub", "--company-id", secret]) == 2
+    err = capsys.readouterr().err
+    assert "private API key" in err and secret not in err and "0123456789" not in err
+
+
+def test_stub_rate_limit_scale_without_rate_limits_is_refused(capsys):
+    assert main(["stub", "--port", "0", "--rate-limit-scale", "10"]) == 2
+    assert "only applies with --rate-limits klaviyo" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "ten"])
+def test_verify_timeout_must_be_a_positive_duration(capsys, value):
+    with pytest.raises(SystemExit) as done:
+        main(["verify", "--timeout", value, "page.html"])
+    assert done.value.code == 2
+    assert f"{value!r} is not a duration" in capsys.readouterr().err
+
+
+def test_verify_options_that_would_be_ignored_are_refused(capsys):
+    assert main(["verify", "--plan", "plan.yaml", "page.html"]) == 2
+    assert "--plan only applies with --generated" in capsys.readouterr().err
+    assert main(["verify", "--generated", "dist", "--click", "#Like"]) == 2
+    assert "--click only applies to PAGE arguments" in capsys.readouterr().err
+
+
+def test_verify_a_folder_or_a_file_that_is_not_html_is_a_clear_error(tmp_path, capsys):
+    assert main(["verify", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a folder" in capsys.readouterr().err
+    template = tmp_path / "product.liquid"
+    template.write_text("<p>{{ product.title }}</p>")
+    assert main(["verify", str(template)]) == 2
+    err = capsys.readouterr().err
+    assert "is not an .html file" in err and "Traceback" not in err
