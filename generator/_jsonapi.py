@@ -2,24 +2,33 @@
 
 Order events (`orders.py`) and share/referral events (`shares.py`) both go through `event_body`.
 The field checks raise `FieldError(pointer, reason)`; each caller turns it into a `UserError`
-that also names the record (file and line) the pointer is relative to.
+that also names the record (file and line) the pointer is relative to. `read_text` reads the
+input files of the server-side commands (orders, products, dead letters), with the same errors.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from os import PathLike
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from .errors import UserError
 
 __all__ = [
     "FieldError",
     "event_body",
     "check_time",
     "check_number",
+    "is_finite_number",
+    "read_text",
+    "parse_json",
     "check_currency",
     "check_phone",
     "check_email",
@@ -29,6 +38,37 @@ __all__ = [
     "to_unix_seconds",
     "pointer_join",
 ]
+
+
+def read_text(path: str | PathLike[str], what: str) -> str:
+    """The whole of a UTF-8 text file; a `UserError` naming the file (and, for bytes that are not
+    UTF-8, the line and byte offset) when it cannot be read. Split lines with `split("\\n")`:
+    `splitlines()` would also split at U+2028 inside a JSON string."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise UserError(f"cannot read the {what}: {error.strerror}", where=str(path)) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise UserError(f"not UTF-8 text ({error.reason} at byte {error.start})",
+                        where=f"{path}:{line}", hint=f"save the {what} as UTF-8") from None
+
+
+def parse_json(text: str, source: str, *, line: int | None = None, hint: str | None = None) -> Any:
+    """`text` as JSON; a `UserError` naming `source` and the line (`line`, or the error's line
+    in `text`) when it is not JSON, or JSON no reader should be asked to hold."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"not valid JSON: {error.msg} (column {error.colno})",
+                        where=f"{source}:{line or error.lineno}", hint=hint) from None
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else \
+            "a number has more than 4300 digits"
+        raise UserError(f"not usable JSON: {reason}", where=f"{source}:{line}" if line else source,
+                        hint=hint) from None
 
 
 class FieldError(ValueError):
@@ -108,11 +148,21 @@ def check_number(value: Any, pointer: str, *, minimum: float | None = 0) -> int 
             raise FieldError(pointer, f"must be a finite number, not {value}")
         value = int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 \
             else float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise FieldError(pointer, f"must be a finite number, not {value}")
+    if not is_finite_number(value):
+        raise FieldError(pointer, f"must be a finite number (at most about 1.8e308), "
+                                  f"not {_type_name(value)}")
     if minimum is not None and value < minimum:
         raise FieldError(pointer, f"must be ≥ {minimum}, not {value}")
     return value
+
+
+def is_finite_number(value: int | float | Decimal) -> bool:
+    """Finite and small enough for a float (|x| < 1.8e308): what a JSON reader can hold. JSON
+    allows `1e400` or a 400-digit integer; Klaviyo and most readers would make it infinity."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -155,11 +205,12 @@ def check_string(value: Any, pointer: str, *, blank_ok: bool = False) -> str:
 
 
 def is_absolute_http_url(text: str) -> bool:
-    """An absolute http or https URL with a host, and no whitespace."""
+    """An absolute http or https URL with a host (and a valid port, if any), and no whitespace."""
     if any(ch.isspace() for ch in text):
         return False
     try:
         parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0 to 65535
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -251,8 +302,9 @@ def _type_name(value: Any) -> str:
         return "a boolean"
     if isinstance(value, str):
         return f"a string ({value!r})" if len(value) <= 40 else "a string"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
+    if isinstance(value, (int, float, Decimal)):
+        text = str(value)
+        return f"a number ({text})" if len(text) <= 40 else f"a number of {len(text)} characters"
     if isinstance(value, Mapping):
         return "an object"
     if isinstance(value, (list, tuple)):

@@ -11,17 +11,15 @@ either, the caller picks one.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from os import PathLike
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ._jsonapi import _type_name, is_absolute_http_url
+from ._jsonapi import _type_name, is_absolute_http_url, is_finite_number, parse_json, read_text
 from .errors import UserError
 
 __all__ = [
@@ -94,30 +92,16 @@ def read_products(path: str | PathLike[str]) -> list[Product]:
 
     Errors name the file and line (JSONL) or the array index (JSON).
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"cannot read the products file: {error.strerror}", where=str(path)) from None
-    except UnicodeDecodeError as error:
-        raise UserError(f"not UTF-8 text ({error.reason} at byte {error.start})", where=str(path)) from None
+    text = read_text(path, "products file")
     located: list[tuple[str, Any]] = []
     if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise UserError(f"not valid JSON: {error.msg}", where=f"{path}:{error.lineno}") from None
+        data = parse_json(text, str(path))
         located = [(f"{path} [{index}]", entry) for index, entry in enumerate(data)]
     else:
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                located.append((f"{path}:{number}", json.loads(line)))
-            except json.JSONDecodeError as error:
-                raise UserError(f"not valid JSON: {error.msg} (column {error.colno})",
-                                where=f"{path}:{number}",
-                                hint="each line of a products file is one JSON object") from None
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                located.append((f"{path}:{number}", parse_json(
+                    line, str(path), line=number, hint="each line of a products file is one JSON object")))
     if not located:
         raise UserError("no products in the file", where=str(path))
     return _validate(located)
@@ -187,8 +171,8 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
         price = raw["price"]
         if isinstance(price, bool) or not isinstance(price, (int, float, Decimal)):
             problem("price", f"must be a bare number (no currency), not {_type_name(price)}")
-        elif not math.isfinite(price) or price < 0:
-            problem("price", f"must be a finite number ≥ 0, not {price}")
+        elif not is_finite_number(price) or price < 0:
+            problem("price", f"must be a finite number ≥ 0, not {_type_name(price)}")
         else:
             out["price"] = float(price) if isinstance(price, Decimal) else price
     if raw.get("categories") is not None:
@@ -208,7 +192,7 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
             out["categories"] = clean
     if raw.get("inventory_quantity") is not None:
         quantity = raw["inventory_quantity"]
-        if isinstance(quantity, bool) or not isinstance(quantity, int):
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not is_finite_number(quantity):
             problem("inventory_quantity", f"must be a whole number, not {_type_name(quantity)}")
         else:
             out["inventory_quantity"] = quantity
@@ -228,10 +212,12 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
         elif isinstance(value, (Mapping, list, tuple)):
             problem(field, "the feed is one level deep: a metadata field must be a string, number "
                            "or boolean, not " + _type_name(value))
+        elif not isinstance(value, (str, int, float, bool, Decimal)):
+            problem(field, f"must be a string, number or boolean, not {_type_name(value)}")
+        elif not isinstance(value, (str, bool)) and not is_finite_number(value):
+            problem(field, f"must be a finite number, not {_type_name(value)}")
         elif isinstance(value, Decimal):
             out[field] = float(value)
-        elif not isinstance(value, (str, int, float, bool)):
-            problem(field, f"must be a string, number or boolean, not {_type_name(value)}")
         else:
             out[field] = value
     return (None if problems else out), problems

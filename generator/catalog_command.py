@@ -49,7 +49,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--products", required=True, metavar="FILE",
                        help="products, one JSON object a line (JSONL) or a JSON array")
     build.add_argument("--format", choices=("json", "xml"),
-                       help="feed format (default: from --out's suffix, .xml → xml, else json)")
+                       help="feed format (default: from --out's suffix, .json or .xml)")
     build.add_argument("--out", required=True, metavar="PATH",
                        help="the feed file; a split feed is written as PATH's stem -1, -2, ...")
     build.add_argument("--max-bytes", type=int, default=RECOMMENDED_FEED_BYTES, metavar="N",
@@ -116,8 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import json
-
+    from ._jsonapi import parse_json, read_text
     from .catalog import check_ids
     from .orders import order_events, read_orders
 
@@ -128,10 +127,7 @@ def _check(args: argparse.Namespace) -> int:
     for option, path in (("--samples", args.samples), ("--events", args.events)):
         if not path:
             continue
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read {path}: {exc}", where=option) from None
+        data = parse_json(read_text(path, f"{option} file"), path)
         sources.append((path, _bodies_from(data, option)))
     if not sources:
         raise UserError("nothing to check", hint="give --orders, --samples and/or --events")
@@ -162,13 +158,19 @@ def _bodies_from(data: object, option: str) -> list[dict]:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from .orders_command import refuse_same_file
+
     out = Path(args.out)
-    feed_format = args.format or ("xml" if out.suffix.lower() == ".xml" else "json")
+    snd.check_writable(out, "--out", replaced=True)  # written beside, then renamed over
+    refuse_same_file(("--products", args.products), ("--out", out))
+    feed_format = args.format or {".json": "json", ".xml": "xml"}.get(out.suffix.lower())
+    if feed_format is None:
+        raise UserError(f"cannot tell the feed format from the name {out.name!r}: the suffixes "
+                        "understood are .json and .xml", where="--out",
+                        hint="name the file .json or .xml, or give --format json|xml")
     if not 0 < args.max_bytes <= MAX_FEED_BYTES:
         raise UserError(f"--max-bytes must be from 1 to {MAX_FEED_BYTES} (Klaviyo reads feed "
                         f"files of at most 100 MB), not {args.max_bytes}")
-    if not out.parent.is_dir():
-        raise UserError(f"the folder {str(out.parent)!r} does not exist", where="--out")
     products = read_products(args.products)
     files = build_feed(products, feed_format, max_bytes=args.max_bytes)
 
@@ -240,6 +242,7 @@ def _push(args: argparse.Namespace) -> int:
         make_sender,
         open_state,
         print_json_lines,
+        refuse_same_file,
         replay_dead_letters,
         send_and_record,
         summary_lines,
@@ -266,6 +269,7 @@ def _push(args: argparse.Namespace) -> int:
     bulk_create_job_bodies(products, batch_size=args.batch_size)  # every product checked first
     state_path = None if args.no_state else Path(args.state or default_path(args.products, ".push-state"))
     dead_path = Path(args.dead_letter or default_path(args.products, ".dead-letter.jsonl"))
+    refuse_same_file(("--products", args.products), ("--state", state_path), ("--dead-letter", dead_path))
 
     def pending(state: snd.StateFile | None) -> list:
         return [p for p in products
@@ -282,11 +286,11 @@ def _push(args: argparse.Namespace) -> int:
 
     key = snd.read_private_key()
     sender = make_sender(args, key, snd.CATALOG_JOBS_PATH)
+    dead = snd.DeadLetters(dead_path, state_path=state_path)
     state = open_state(args, state_path, key)
     todo = pending(state)
     works = [snd.Work.catalog_job(body)
              for body in (bulk_create_job_bodies(todo, batch_size=args.batch_size) if todo else [])]
-    dead = snd.DeadLetters(dead_path, state_path=state_path)
     tally, aborted = send_and_record(args, sender, works, state=state, dead=dead, key=key, unit="items")
     rows = [("created", tally.accepted),
             ("already in the catalog (not updated)", tally.exists),

@@ -12,24 +12,26 @@ Ordered Product line *n* uses `<unique_id>-<n>`, so the lines of one order do no
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 from ._jsonapi import (
     FieldError,
+    _type_name,
     check_currency,
     check_number,
     check_string,
     check_time,
     event_body,
     is_absolute_http_url,
+    is_finite_number,
+    parse_json,
     pointer_join,
     profile_attributes,
+    read_text,
     to_unix_seconds,
 )
 from .errors import UserError
@@ -196,34 +198,23 @@ def read_orders(path: str | PathLike[str], *, problems: list[UserError] | None =
     `OrderId` seen before (a second copy would be dropped by Klaviyo's dedup, silently). The
     first bad line raises; given a `problems` list, every bad line is appended there and skipped.
     """
-    path = Path(path)
     source = str(path)
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as error:
-        raise UserError(f"cannot read the orders file: {error.strerror}", where=source) from None
     seen: dict[str, int] = {}
-    with handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                order = _read_line(text, source, number, seen)
-            except UserError as error:
-                if problems is None:
-                    raise
-                problems.append(error)
-                continue
-            yield order
+    for number, text in enumerate(read_text(path, "orders file").split("\n"), start=1):
+        if not text.strip():
+            continue
+        try:
+            order = _read_line(text, source, number, seen)
+        except UserError as error:
+            if problems is None:
+                raise
+            problems.append(error)
+            continue
+        yield order
 
 
 def _read_line(text: str, source: str, number: int, seen: dict[str, int]) -> Order:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"not valid JSON: {error.msg} (column {error.colno})",
-                        where=f"{source}:{number}",
-                        hint="each line of an orders file is one JSON object") from None
+    data = parse_json(text, source, line=number, hint="each line of an orders file is one JSON object")
     if not isinstance(data, dict):
         raise InvalidOrder("each line must be a JSON object (one order)", pointer="",
                            source=source, line=number)
@@ -293,8 +284,9 @@ def _parse_item(raw: Any, index: int) -> Item:
         if raw.get(required) is None:
             raise FieldError(f"{where}/{required}", "is required")
     quantity = raw["Quantity"]
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        raise FieldError(f"{where}/Quantity", f"must be a whole number ≥ 1, not {quantity!r}")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1 \
+            or not is_finite_number(quantity):
+        raise FieldError(f"{where}/Quantity", f"must be a whole number ≥ 1, not {_type_name(quantity)}")
     categories = None
     if raw.get("Categories") is not None:
         categories = _string_list(raw["Categories"], f"{where}/Categories")

@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ MAX_PROBLEMS_SHOWN = 10
 
 def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_suffix: str,
                      concurrency: int) -> None:
-    parser.add_argument("--api-url", default=snd.DEFAULT_API_URL, metavar="URL",
+    parser.add_argument("--api-url", type=_checked(snd.check_api_url), default=snd.DEFAULT_API_URL,
+                        metavar="URL",
                         help=f"where to send (default {snd.DEFAULT_API_URL}; a stand-in's URL for tests)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the request bodies that would be sent (JSON lines) and send "
@@ -54,7 +56,7 @@ def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_s
     parser.add_argument("--dead-letter", metavar="FILE",
                         help="where requests that failed for good go (default: the input file's "
                              "name + .dead-letter.jsonl)")
-    parser.add_argument("--rate", type=snd.Rate.parse, default=rate, metavar="BURST/STEADY",
+    parser.add_argument("--rate", type=_checked(snd.Rate.parse), default=rate, metavar="BURST/STEADY",
                         help=f"requests a second / a minute (default {rate.burst}/{rate.steady}, "
                              "Klaviyo's limits; lower it to leave room for other senders on the account)")
     parser.add_argument("--windows", choices=("sliding", "fixed"), default="sliding",
@@ -72,6 +74,17 @@ def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_s
                         help="longest wait for one answer (default 30)")
     parser.add_argument("--progress-interval", type=_positive_float, default=10.0, metavar="SECONDS",
                         help="when stderr is not a terminal, print a progress line this often (default 10)")
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises `UserError`: argparse reports it as a usage error."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except UserError as error:
+            hint = f" ({error.hint})" if error.hint else ""
+            raise argparse.ArgumentTypeError(error.message + hint) from None
+    return convert
 
 
 def _positive_int(text: str) -> int:
@@ -106,6 +119,26 @@ def make_sender(args: argparse.Namespace, key: str, path: str) -> snd.Sender:
 def default_path(source: str | os.PathLike[str], suffix: str) -> Path:
     source = Path(source)
     return source.with_name(source.name + suffix)
+
+
+def refuse_same_file(*files: tuple[str, str | os.PathLike[str] | None]) -> None:
+    """Refuse a run in which two of its files (`(option, path)`; None = not used) are one file:
+    it would append its state or its failures to its own input."""
+    seen: list[tuple[str, Path]] = []
+    for option, path in files:
+        if path is None:
+            continue
+        path = Path(path)
+        for other_option, other in seen:
+            try:
+                same = os.path.samefile(path, other)
+            except OSError:  # one of them does not exist yet
+                same = path.resolve() == other.resolve()
+            if same:
+                raise UserError(f"{other_option} and {option} are the same file ({path}): the run "
+                                "would write into it; nothing was done",
+                                hint=f"give {other_option} and {option} a file each")
+        seen.append((option, path))
 
 
 def open_state(args: argparse.Namespace, path: Path | None, key: str) -> snd.StateFile | None:
@@ -280,6 +313,7 @@ def _sync(args: argparse.Namespace) -> int:
              for body in order_events(order, backfill=args.backfill)]
     state_path = None if args.no_state else Path(args.state or default_path(args.orders, ".sync-state"))
     dead_path = Path(args.dead_letter or default_path(args.orders, ".dead-letter.jsonl"))
+    refuse_same_file(("--orders", args.orders), ("--state", state_path), ("--dead-letter", dead_path))
     skipped = len(orders) - len(selected)
     where = f"{args.orders}: {len(orders)} orders" + \
         (f" ({skipped} outside --since/--until)" if skipped else "") + f", {len(works)} events"
@@ -295,6 +329,7 @@ def _sync(args: argparse.Namespace) -> int:
 
     key = snd.read_private_key()
     sender = make_sender(args, key, snd.EVENTS_PATH)
+    dead = snd.DeadLetters(dead_path, state_path=state_path)
     state = open_state(args, state_path, key)
     pending, already, refused = [], 0, 0
     for work in works:
@@ -304,7 +339,6 @@ def _sync(args: argparse.Namespace) -> int:
             refused += 1
         else:
             pending.append(work)
-    dead = snd.DeadLetters(dead_path, state_path=state_path)
     tally, aborted = send_and_record(args, sender, pending, state=state, dead=dead, key=key, unit="events")
     return finish(_event_summary(f"orders sync to {args.api_url} ({where})", tally, already, refused,
                                  dead, state_path, time.monotonic() - started), tally, aborted, sender)
@@ -334,13 +368,16 @@ def _event_summary(title: str, tally: snd.Tally, already: int, refused: int, dea
 def replay_dead_letters(args: argparse.Namespace, *, unit: str, command: str) -> int:
     """`--replay FILE`: send a dead-letter file's entries again. Entries already accepted (state
     file) are dropped; the file is rewritten (atomically) with what failed again or was left
-    unsent, and removed when nothing is left."""
+    unsent, and removed when nothing is left. A file without entries is left alone."""
     started = time.monotonic()
     dead_file = Path(args.replay)
     entries = snd.DeadLetters.read(dead_file)
+    if not entries:
+        print(f"{dead_file}: nothing to replay (no entries); the file is left as it is", file=sys.stderr)
+        return EXIT_OK
     state_path = None
     if not args.no_state:
-        recorded = {e.get("state") for _, e, _ in entries if e.get("state")}
+        recorded = {e["state"] for _, e, _ in entries if isinstance(e.get("state"), str) and e["state"]}
         if args.state:
             state_path = Path(args.state)
         elif len(recorded) == 1:
@@ -348,6 +385,7 @@ def replay_dead_letters(args: argparse.Namespace, *, unit: str, command: str) ->
         elif len(recorded) > 1:
             raise UserError("the entries name several state files", where=str(dead_file),
                             hint="pass --state FILE (or --no-state)")
+    refuse_same_file(("--replay", dead_file), ("--state", state_path))
     if args.dry_run:
         state = snd.StateFile.read(state_path) if state_path else None
         works = [w for w in (_narrow(w, state) for _, _, w in entries) if w is not None]
@@ -356,8 +394,9 @@ def replay_dead_letters(args: argparse.Namespace, *, unit: str, command: str) ->
               "sent", file=sys.stderr)
         return EXIT_OK
 
+    snd.check_writable(dead_file, "--replay", replaced=True)  # rewritten when the run ends
     key = snd.read_private_key()
-    sender = make_sender(args, key, entries[0][2].path if entries else snd.EVENTS_PATH)
+    sender = make_sender(args, key, entries[0][2].path)
     for path in {w.path for _, _, w in entries}:
         sender.limiters.setdefault(path, snd.RateLimiter.for_rate(
             snd.KLAVIYO_RATES.get(path, args.rate), mode=args.windows))

@@ -42,13 +42,15 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from ._jsonapi import is_absolute_http_url, parse_json, read_text
 from .errors import UserError
 
 __all__ = [
     "DEFAULT_API_URL", "REVISION", "EVENTS_PATH", "CATALOG_JOBS_PATH", "KLAVIYO_RATES",
     "Rate", "RateLimiter", "RetryPolicy", "Key", "Work", "Result", "Tally",
     "StateFile", "DeadLetters", "Progress", "Sender", "SendAborted",
-    "read_private_key", "parse_retry_after", "body_digest", "redact",
+    "read_private_key", "parse_retry_after", "body_digest", "redact", "check_api_url",
+    "check_writable",
 ]
 
 DEFAULT_API_URL = "https://a.klaviyo.com"
@@ -81,6 +83,32 @@ def read_private_key(environ: Mapping[str, str] | None = None) -> str:
     return key
 
 
+def check_api_url(url: str) -> str:
+    """`url` if it is an http(s) URL with a host (and a valid port, if it has one)."""
+    if not is_absolute_http_url(url or ""):
+        raise UserError(f"{url!r} is not an http(s) URL with a host (and a port from 0 to 65535, "
+                        "if any)", where="--api-url",
+                        hint=f"e.g. {DEFAULT_API_URL}, or http://127.0.0.1:8765 for a stand-in")
+    return url
+
+
+def check_writable(path: str | os.PathLike[str], option: str, *, replaced: bool = False) -> None:
+    """Refuse, before anything is sent, a file this run could not write: a folder, a missing
+    folder, no permission. `replaced`: the file is rewritten through a temporary file beside it,
+    so its folder must be writable too."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{str(path)!r} is a folder", where=option, hint="give a file's path")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserError(f"the folder {str(folder)!r} does not exist", where=option)
+    target = path if path.exists() and not replaced else folder
+    if not os.access(target, os.W_OK | (os.X_OK if target == folder else 0)):
+        raise UserError(f"cannot write {str(path)!r}: permission denied"
+                        + (f" in the folder {str(folder)!r}" if target == folder else ""),
+                        where=option, hint="give a path this user can write")
+
+
 def redact(text: str, secret: str | None) -> str:
     """`text` with `secret` replaced: the last guard before anything is printed or written."""
     if secret and secret in text:
@@ -105,8 +133,8 @@ class Rate:
         """`"350/3500"`: burst per second / steady per minute."""
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
         if not match or int(match[1]) < 1 or int(match[2]) < 1:
-            raise UserError(f"--rate {text!r}: expected BURST/STEADY, two whole numbers ≥ 1, "
-                            "e.g. 350/3500 (350 a second, 3500 a minute)")
+            raise UserError(f"expected BURST/STEADY, two whole numbers ≥ 1 such as 350/3500 "
+                            f"(350 a second, 3500 a minute), not {text!r}")
         return cls(int(match[1]), int(match[2]))
 
     def __str__(self) -> str:
@@ -469,32 +497,33 @@ class StateFile:
         """A read-only view (dry runs); an absent file is an empty state."""
         state = cls(path)
         if state.path.exists():
-            state._load(state.path.read_bytes())
+            try:
+                raw = state.path.read_bytes()
+            except OSError as error:
+                raise UserError(f"cannot read the state file: {error.strerror}", where=str(state.path),
+                                hint="pass another --state (a file), or --no-state") from None
+            state._load(raw)
         return state
 
     def _load(self, raw: bytes) -> None:
-        lines = raw.split(b"\n")
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(raw.split(b"\n"), start=1):
             if not line.strip():
                 continue
             try:
                 entry = json.loads(line)
-            except ValueError:
-                self.damaged_lines += 1  # a write cut short by a crash
-                continue
-            if not isinstance(entry, dict):
-                self.damaged_lines += 1
-                continue
-            if entry.get("state") == self.HEADER:
+            except (ValueError, RecursionError):
+                entry = None
+            if isinstance(entry, dict) and entry.get("state") == self.HEADER:
                 self.header = entry
                 continue
-            if self.header is None:
-                raise UserError("this is not a klaviyo-snippets state file (no header line)",
+            if self.header is None:  # the first line is always the header: this file is not ours
+                raise UserError("this is not a klaviyo-snippets state file (its first line is not "
+                                "a state header); it is left as it is",
                                 where=f"{self.path}:{number}",
                                 hint="pass another --state, or move this file away")
-            key = Key.from_fields(entry)
+            key = Key.from_fields(entry) if isinstance(entry, dict) else None
             if key is None:
-                self.damaged_lines += 1
+                self.damaged_lines += 1  # a write cut short by a crash
                 continue
             if entry.get("result") in ("accepted", "exists"):
                 self.accepted.add(key)
@@ -522,8 +551,7 @@ class StateFile:
         destination, and repair a torn last line."""
         state = cls(path)
         state._sync_every = sync_every
-        if not state.path.parent.is_dir():
-            raise UserError(f"the folder {str(state.path.parent)!r} does not exist", where="--state")
+        check_writable(state.path, "--state")
         try:
             fd = os.open(state.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as error:
@@ -655,6 +683,7 @@ class DeadLetters:
 
     def __init__(self, path: str | os.PathLike[str], *, state_path: str | os.PathLike[str] | None = None):
         self.path = Path(path)
+        check_writable(self.path, "--dead-letter")  # now, not at the first failure, when it is too late
         self.state_path = None if state_path is None else str(Path(state_path).resolve())
         self.count = 0
         self.failed_keys: set[Key] = set()
@@ -691,24 +720,20 @@ class DeadLetters:
     def read(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any], Work]]:
         """The entries of a dead-letter file, each with its line number and the work to resend.
         The body is read from the file, so a body fixed by hand is sent as fixed."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise UserError(f"cannot read the dead-letter file: {error.strerror}", where=str(path)) from None
+        hint = ("each line is {\"path\": ..., \"body\": {...}, ...} as the sender wrote it; a body "
+                "may be edited, not the shape")
         entries = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(read_text(path, "dead-letter file").split("\n"), start=1):
             if not line.strip():
                 continue
+            entry = parse_json(line, str(path), line=number, hint=hint)
             try:
-                entry = json.loads(line)
                 work = Work.for_path(entry["path"], entry["body"])
             except (ValueError, KeyError, TypeError) as error:
                 detail = error.args[0] if isinstance(error, ValueError) and error.args else \
                     f"missing {error}" if isinstance(error, KeyError) else "not a dead-letter entry"
                 raise UserError(f"not a dead-letter entry: {detail}", where=f"{path}:{number}",
-                                hint="each line is {\"path\": ..., \"body\": {...}, ...} as the "
-                                     "sender wrote it; a body may be edited, not the shape") from None
+                                hint=hint) from None
             entries.append((number, entry, work))
         return entries
 
@@ -783,8 +808,7 @@ class Sender:
                  job_poll_interval: float = 2.0, job_poll_timeout: float = 600.0,
                  rng: random.Random | None = None,
                  clock: Callable[[], float] = time.time):
-        if not re.match(r"^https?://[^/\s]+", api_url or ""):
-            raise UserError(f"--api-url {api_url!r} is not an http(s) URL", hint=f"e.g. {DEFAULT_API_URL}")
+        check_api_url(api_url)
         if concurrency < 1:
             raise UserError("--concurrency must be at least 1")
         self.api_url = api_url.rstrip("/")
