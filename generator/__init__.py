@@ -56,7 +56,7 @@ def generate(
     check: bool = False,
     csp_nonce: str | None = None,
     inline: bool = True,
-    assets_url: str = "/",
+    assets_url: str | None = None,
 ) -> Result:
     """Generate the snippets for a plan (the default plan when ``plan_path`` is None) into
     ``out_dir``; with ``check``, write nothing and report in ``Result.stale`` what differs.
@@ -64,7 +64,7 @@ def generate(
     ``public_key`` overrides the plan's key; ``csp_nonce`` stamps ``nonce="..."`` on every inline
     script (usually a template placeholder your server fills per response); ``inline=False``
     leaves no inline code at all: install.html loads klaviyo-snippets.min.js from ``assets_url``
-    with its SRI integrity hash.
+    (an http(s) URL or a path starting with ``/``; default ``/``) with its SRI integrity hash.
     """
     with _no_gc():
         return _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_url)
@@ -98,6 +98,32 @@ def _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_u
             hint="use base64 characters, or a template placeholder such as {{ csp_nonce }}",
         )
     out = Path(out_dir)
-    options = Options(public_key=public_key, csp_nonce=csp_nonce, inline=inline, assets_url=assets_url)
+    options = Options(public_key=public_key, csp_nonce=csp_nonce, inline=inline, assets_url=_assets_url(assets_url, inline))
     files, manifest = build(plan, out, options)
     return write_outputs(out, files, manifest, check=check)
+
+
+def _assets_url(url: str | None, inline: bool) -> str:
+    """The URL install.html loads the bundle from: an absolute http(s) URL or a path on the site."""
+    if url is None:
+        return "/"
+    if inline:
+        raise UserError(
+            "only applies with --no-inline: without it the bundle is inlined and no URL is used",
+            where="--assets-url",
+            hint="add --no-inline to load klaviyo-snippets.min.js from that URL, or drop --assets-url",
+        )
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        good = (parts.scheme in ("http", "https") and parts.netloc) or (not parts.netloc and url.startswith("/"))
+    except ValueError:  # an unclosed [ in the host
+        good = False
+    if not good or any(c in " \"'<>\\`" or not c.isprintable() for c in url):
+        raise UserError(
+            f"{url!r} is not a URL the bundle can be loaded from",
+            where="--assets-url",
+            hint="use an absolute URL such as https://cdn.example.com/kl/ or a path on your site such as /assets/",
+        )
+    return url

@@ -10,6 +10,7 @@ import difflib
 import functools
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,11 +161,24 @@ class Plan:
 # --------------------------------------------------------------------------- the key
 
 
-_PRIVATE_HINT = (
-    "use the 6-character public key (company id) from Klaviyo > Settings > API keys; "
+#: A Klaviyo private API key anywhere in a text: a word starting with pk_ and a long run of
+#: letters and digits (real keys have 34).
+_PRIVATE_KEY = re.compile(r"(?<![A-Za-z0-9])pk_[A-Za-z0-9]{16,}", re.IGNORECASE)
+_PRIVATE_WHY = (
     "a private key must never reach a browser: anyone who views the page source could read "
     "and delete your customers' data with it"
 )
+_USE_PUBLIC = "use the 6-character public key (company id) from Klaviyo > Settings > API keys"
+_IN_PLAN = "remove it from the plan: any text in the plan can end up in the generated code"
+
+
+def _private_key_error(where: str | None, what: str = "this", fix: str = _USE_PUBLIC) -> PlanError:
+    """The refusal of a private key; it never quotes the key."""
+    return PlanError(
+        f"{what} looks like a Klaviyo private API key (pk_...); refusing to put it in browser code",
+        where=where,
+        hint=f"{fix}; {_PRIVATE_WHY}",
+    )
 
 
 def check_public_key(key: Any, *, where: str | None = None) -> str:
@@ -176,12 +190,10 @@ def check_public_key(key: Any, *, where: str | None = None) -> str:
             hint="quote it in YAML: public_key: \"AbC123\"",
         )
     stripped = key.strip()
-    if stripped.lower().startswith("pk_") or len(stripped) > 20:
-        raise PlanError(
-            "this looks like a Klaviyo private API key (pk_...); refusing to put it in browser code",
-            where=where,
-            hint=_PRIVATE_HINT,
-        )
+    # Besides a private key anywhere in it, this 6-character field refuses as one anything that
+    # starts with pk_ or is too long to be a company id.
+    if _PRIVATE_KEY.search(stripped) or stripped.lower().startswith("pk_") or len(stripped) > 20:
+        raise _private_key_error(where)
     if not re.fullmatch(r"[A-Za-z0-9]{6}", stripped):
         raise PlanError(
             f"{key!r} is not a Klaviyo public key: expected 6 letters or digits (the company id)",
@@ -197,6 +209,8 @@ def check_public_key(key: Any, *, where: str | None = None) -> str:
 def load_plan(path: str | Path | None = None) -> Plan:
     """Load, check and model a tracking plan (the default plan when ``path`` is None)."""
     default = default_plan_path()
+    if path is not None and str(path) == "":
+        raise PlanError("the plan's path is empty", where="--plan", hint="pass --plan with the path of your plan file, or omit --plan for the default plan")
     plan_path = Path(path) if path is not None else default
     marked = load_yaml(plan_path)
     data = marked.data
@@ -212,6 +226,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
         except PlanError as err:
             err.where = marked.where("/public_key")
             raise
+    _check_values(data, "", marked)
     _validate_schema(data, marked)
     events = tuple(
         _event(key, spec, marked) for key, spec in data["events"].items()
@@ -227,6 +242,32 @@ def load_plan(path: str | Path | None = None) -> Plan:
     )
     _check_semantics(plan, marked)
     return plan
+
+
+def _check_values(value: Any, ptr: str, marked: Marked) -> None:
+    """Refuse, before anything else reads or echoes them, a private key in any text of the plan
+    (keys included: everything may end up in browser code) and numbers JSON cannot carry."""
+    if isinstance(value, str):
+        if _PRIVATE_KEY.search(value):
+            raise _private_key_error(marked.where(ptr), fix=_IN_PLAN)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise PlanError(
+                f"{value} is not a number JSON can carry",
+                where=marked.where(ptr),
+                hint="write a finite number; YAML reads .inf, .nan and exponents such as 1e+400 as infinity or NaN",
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{ptr}/{escape_pointer(key)}"
+            if isinstance(key, str) and _PRIVATE_KEY.search(key):  # the pointer would show it
+                raise _private_key_error(marked.where(child, key=True, shown=ptr or "/"), "a key here", _IN_PLAN)
+            if not isinstance(key, str):
+                _check_values(key, child, marked)
+            _check_values(item, child, marked)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_values(item, f"{ptr}/{index}", marked)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -568,8 +609,13 @@ def _check_semantics(plan: Plan, marked: Marked) -> None:
                     where=marked.where(f"{event.pointer}/fire/{kind}/input"),
                     hint=f"add {trig.input!r} to inputs:, or bind one of {list(event.inputs)}",
                 )
-            if trig and any(c in trig.selector for c in "{};"):
-                raise PlanError(f"{trig.selector!r} does not look like a CSS selector", where=marked.where(f"{event.pointer}/fire/{kind}/selector"), hint="e.g. '#Like' or 'form[data-klaviyo-search]'")
+            problem = trig and selector_problem(trig.selector)
+            if problem:
+                raise PlanError(
+                    f"{trig.selector!r} is not a valid CSS selector ({problem}); the browser would refuse it",
+                    where=marked.where(f"{event.pointer}/fire/{kind}/selector"),
+                    hint="check brackets, quotes and #/. names; e.g. '#Like', '[data-klaviyo-banner]' or 'form[data-klaviyo-search]'",
+                )
         if event.trigger("load") and not event.inputs:
             raise PlanError(
                 "fire.load needs at least one input: the event fires when the inputs' data islands are on the page",
@@ -604,6 +650,18 @@ def _check_semantics(plan: Plan, marked: Marked) -> None:
                 raise PlanError(f"sample names {root!r}, which is not an input of this event", where=marked.where(ptr, key=True), hint=f"sample keys are the inputs {list(event.inputs)}, page or now")
             if name not in plan.samples:
                 raise PlanError(f"sample {name!r} is not defined under samples:", where=marked.where(ptr), hint=f"{_closest(name, plan.samples)}add it to the top-level samples:")
+
+
+@functools.cache
+def selector_problem(selector: str) -> str | None:
+    """What is wrong with a CSS selector's syntax (cssselect's parser), or None."""
+    from cssselect import SelectorSyntaxError, parse
+
+    try:
+        parse(selector)
+    except SelectorSyntaxError as err:
+        return str(err)
+    return None
 
 
 def _check_scope(props: tuple[Property, ...], roots: set[str], marked: Marked, event: Event) -> None:

@@ -1,10 +1,18 @@
 """Compare generated files with an output folder, and write them (or, with ``check``, only say
-what is stale). The writer removes only files it generated: those listed in the folder's
-previous manifest.json or carrying the generated-by header; it never overwrites a user's file."""
+what is stale).
+
+The writer only touches the paths it generates. It replaces a file there only when it generated
+it (listed in the folder's previous manifest.json, or carrying the generated-by header), and
+refuses to overwrite anyone else's. It removes a file only when the previous manifest.json lists
+it, in a folder the generator writes into (the top level, snippets/, docs/), and its bytes still
+have the sha256 recorded there: a file edited since it was generated is kept and reported, and no
+other folder is ever looked into. Folders are checked before anything is written, so a mistake in
+--out changes nothing."""
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -27,6 +35,8 @@ class Result:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    #: generated before and not any more, but edited since: left in place
+    kept: list[str] = field(default_factory=list)
     #: with check: files that differ, are missing, or would be removed
     stale: list[str] = field(default_factory=list)
     #: with check: a short unified diff per changed text file
@@ -38,35 +48,49 @@ class Result:
         return not self.stale
 
 
-def _generated_by_us(path: Path) -> bool:
+def _previous_manifest(out_dir: Path) -> dict[str, str]:
+    """{file: sha256} as the folder's previous manifest.json recorded them, or {} without one."""
     try:
-        with path.open("rb") as handle:
-            head = handle.read(600)
-    except OSError:
-        return False
-    return MARKER.encode() in head
-
-
-def _previous_manifest(out_dir: Path) -> set[str]:
-    path = out_dir / "manifest.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
         if MARKER not in str(data.get("_generated", "")):
-            return set()
-        return {str(name) for name in data.get("files", {})} | {"manifest.json"}
+            return {}
+        return {str(name): str(facts.get("sha256")) for name, facts in data.get("files", {}).items()}
     except (OSError, ValueError, AttributeError):
-        return set()
-
-
-def _existing(out_dir: Path) -> dict[str, Path]:
-    if not out_dir.is_dir():
         return {}
-    found = {}
-    for root, _dirs, names in os.walk(out_dir):
-        for name in names:
-            path = Path(root) / name
-            found[path.relative_to(out_dir).as_posix()] = path
-    return found
+
+
+def _check_folder(folder: Path, *, write: bool) -> None:
+    """Raise a `UserError` unless ``folder`` is, or can be created as, a folder we may write in."""
+    probe = folder
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(
+            f"{probe} is a file, not a folder",
+            where="--out",
+            hint="choose an output folder with --out (it is created if missing), or move that file away",
+        )
+    if write and not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(
+            f"cannot write in {probe}: permission denied",
+            where="--out",
+            hint="make the folder writable, or choose another output folder with --out",
+        )
+
+
+def _read(path: Path) -> bytes | None:
+    """The file's bytes, None when it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise UserError(
+            f"{path} is a folder, but klaviyo-snippets generates a file there",
+            hint="move that folder elsewhere, or generate into another folder with --out",
+        ) from None
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror}", hint="check its permissions, or use another --out") from None
 
 
 def _diff(name: str, old: bytes, new: bytes, limit: int = 40) -> str:
@@ -83,18 +107,21 @@ def _diff(name: str, old: bytes, new: bytes, limit: int = 40) -> str:
 
 def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, Any], *, check: bool = False) -> Result:
     result = Result(out_dir=out_dir, manifest=manifest, files=files, check=check)
-    existing = _existing(out_dir)
-    listed = _previous_manifest(out_dir)
-    ours = {name for name, path in existing.items() if name in listed or _generated_by_us(path)}
+    folders = {name.rpartition("/")[0] for name in files}  # "", "snippets", "docs"
+    for folder in sorted(folders):
+        _check_folder(out_dir / folder, write=not check)
+    recorded = _previous_manifest(out_dir)
+    existing: set[str] = set()
     for name, data in files.items():
-        path = existing.get(name)
-        if path is None:
+        path = out_dir / name
+        old = _read(path)
+        if old is None:
             (result.stale if check else result.written).append(name)
             continue
-        old = path.read_bytes()
-        if len(old) == len(data) and old == data:
+        existing.add(name)
+        if old == data:
             result.unchanged.append(name)
-        elif name in ours:
+        elif name in recorded or MARKER.encode() in old[:600]:
             if check:
                 result.stale.append(name)
                 result.diffs[name] = _diff(name, old, data)
@@ -105,34 +132,47 @@ def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, An
                 f"{path} exists and was not generated by klaviyo-snippets; refusing to overwrite it",
                 hint="move your file elsewhere, or generate into another folder with --out",
             )
-    leftovers = sorted(name for name in ours if name not in files)
+    leftovers = []
+    for name, sha256 in sorted(recorded.items()):
+        path = out_dir / name
+        if name in files or name.rpartition("/")[0] not in folders or not path.is_file():
+            continue  # still generated, outside the folders we write in (or a bad name), or gone
+        if hashlib.sha256(_read(path) or b"").hexdigest() == sha256:
+            leftovers.append(name)
+        else:
+            result.kept.append(name)
     if check:
-        result.stale += leftovers
-        result.removed = []
-        result.stale.sort()
+        result.stale = sorted(result.stale + leftovers)
         return result
     root = os.fspath(out_dir)
     made: set[str] = set()
-    for name in result.written:
-        folder, _, base = name.rpartition("/")
-        if folder not in made:
-            os.makedirs(os.path.join(root, folder), exist_ok=True)
-            made.add(folder)
-        target = os.path.join(root, name)
-        if name in existing:  # replace atomically: a reader never sees half a file
-            temporary = os.path.join(root, folder, f".{base}.tmp")
-            with open(temporary, "wb") as handle:
-                handle.write(files[name])
-            os.replace(temporary, target)
-        else:
-            with open(target, "wb") as handle:
-                handle.write(files[name])
-    for name in leftovers:
-        path = out_dir / name
-        path.unlink()
-        result.removed.append(name)
-        parent = path.parent
-        while parent != out_dir and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
+    try:
+        for name in result.written:
+            folder, _, base = name.rpartition("/")
+            if folder not in made:
+                os.makedirs(os.path.join(root, folder), exist_ok=True)
+                made.add(folder)
+            target = os.path.join(root, name)
+            if name in existing:  # replace atomically: a reader never sees half a file
+                temporary = os.path.join(root, folder, f".{base}.tmp")
+                with open(temporary, "wb") as handle:
+                    handle.write(files[name])
+                os.replace(temporary, target)
+            else:
+                with open(target, "wb") as handle:
+                    handle.write(files[name])
+        for name in leftovers:
+            path = out_dir / name
+            path.unlink()
+            result.removed.append(name)
+            parent = path.parent
+            while parent != out_dir and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+    except OSError as err:
+        raise UserError(
+            f"cannot write {err.filename or out_dir}: {err.strerror}",
+            where="--out",
+            hint="fix the cause and run generate again (what was written so far is generated output only)",
+        ) from None
     return result

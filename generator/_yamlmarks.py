@@ -89,10 +89,11 @@ class Marked:
             return key_marks[probe]
         return marks.get(probe, (1, 1))
 
-    def where(self, ptr: str, *, key: bool = False) -> str:
-        """``file:line:col at /pointer`` for the nearest place the pointer (or a parent) was seen."""
+    def where(self, ptr: str, *, key: bool = False, shown: str | None = None) -> str:
+        """``file:line:col at /pointer`` for the nearest place the pointer (or a parent) was seen;
+        ``shown`` replaces the pointer in the text (when it holds a secret)."""
         line, col = self._mark(ptr, key)
-        return f"{self.path}:{line}:{col} at {ptr or '/'}"
+        return f"{self.path}:{line}:{col} at {shown or ptr or '/'}"
 
     def line_of(self, ptr: str) -> int:
         return self._mark(ptr, False)[0]
@@ -110,6 +111,16 @@ def load_yaml(path: Path) -> Marked:
         raise UserError(
             f"{path} is not UTF-8 text ({err.reason} at byte {err.start})",
             hint="save the plan as UTF-8",
+        ) from None
+    except IsADirectoryError:
+        raise UserError(
+            f"{path} is a folder, not a tracking plan",
+            hint="pass --plan with the path of your plan's YAML file",
+        ) from None
+    except OSError as err:
+        raise UserError(
+            f"cannot read the tracking plan {path}: {err.strerror}",
+            hint="check the file's permissions (it must be readable by you), or pass another --plan",
         ) from None
     try:
         data = _fast_load(text)
@@ -136,12 +147,12 @@ def load_yaml(path: Path) -> Marked:
         problem = err.problem or "invalid YAML"
         if err.context:
             problem = f"{problem} ({err.context})"
-        raise UserError(
-            f"YAML syntax error: {problem}",
-            where=where,
-            hint="check the indentation and quoting on this line and the one before it; "
-            "quote values that contain ': ', '#', '{' or start with '*', '&', '!', '@' or '`'",
-        ) from None
+        hint = ("check the indentation and quoting on this line and the one before it; "
+                "quote values that contain ': ', '#', '{' or start with '*', '&', '!', '@' or '`'")
+        if mark and "\t" in _indentation(text, mark.line):
+            problem = "tabs are not allowed for indentation in YAML; use spaces"
+            hint = "replace the tabs at the start of this line with spaces (and set your editor to indent with spaces)"
+        raise UserError(f"YAML syntax error: {problem}", where=where, hint=hint) from None
     except yaml.YAMLError as err:
         raise UserError(f"YAML error: {err}", where=str(path)) from None
     finally:
@@ -155,6 +166,13 @@ def load_yaml(path: Path) -> Marked:
             hint="a tracking plan is a tree: copy the values instead of aliasing an enclosing list or mapping",
         ) from None
     return Marked(data, node, loader, path, text)
+
+
+def _indentation(text: str, line: int) -> str:
+    """The leading blanks (spaces and tabs) of a 0-based line of the text."""
+    lines = text.splitlines()
+    row = lines[line] if line < len(lines) else ""
+    return row[: len(row) - len(row.lstrip(" \t"))]
 
 
 class _Unusual(Exception):

@@ -23,7 +23,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "tracking plan. With --check, write nothing and exit 1 if the output folder is stale."
     )
     parser.add_argument(
-        "--plan", metavar="FILE", type=Path, default=None,
+        "--plan", metavar="FILE", default=None,
         help="the tracking plan (YAML); default: the plan that ships with klaviyo-snippets, "
         "covering every onsite event of Klaviyo's integration guide",
     )
@@ -48,8 +48,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         help="no inline code at all: install.html loads klaviyo-snippets.min.js with its SRI integrity hash",
     )
     csp.add_argument(
-        "--assets-url", metavar="URL", default="/",
-        help="where you host klaviyo-snippets.min.js, for --no-inline (default: /)",
+        "--assets-url", metavar="URL", default=None,
+        help="where you host klaviyo-snippets.min.js, with --no-inline: an https:// URL or a path "
+        "starting with / (default: /)",
     )
     return parser
 
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         print(f"  {state:<6} {name:<{width}} {sizes}", file=out)
     for name in result.removed:
         print(f"  removed {name}", file=out)
+    for name in result.kept:
+        print(f"  kept    {name} (no longer generated, but edited since: delete it yourself if you do not need it)", file=out)
     loader = files[f"{LOADER}.min.js"]
     bundle = files[f"{BUNDLE}.min.js"]
     print(

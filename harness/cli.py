@@ -137,6 +137,12 @@ def _run_verify(args: argparse.Namespace) -> int:
         raise UserError("give PAGE arguments or --generated DIR, not both")
     if args.plan and not args.generated:
         raise UserError("--plan only applies with --generated DIR", hint="verify --generated dist --plan my-plan.yaml")
+    from generator._plan import selector_problem
+
+    for selector in args.click:
+        if problem := selector_problem(selector):
+            raise UserError(f"--click {selector!r} is not a CSS selector: {problem}",
+                            hint="e.g. --click '#Like' or --click '[data-klaviyo-banner]'")
     if args.click and not args.pages:
         raise UserError("--click only applies to PAGE arguments",
                         hint="with --generated, each event's own click and submit triggers are fired")

@@ -129,7 +129,8 @@ class Preview:
 
             self.public_key = check_public_key(self.public_key, where="--public-key")
         if not self.plan_path.is_file():
-            raise UserError(f"no such plan: {self.plan_path}", where="--plan",
+            what = "a folder, not a plan" if self.plan_path.is_dir() else "no such plan"
+            raise UserError(f"{what}: {self.plan_path}", where="--plan",
                             hint="give the path of a tracking plan (YAML), or leave --plan out for the default plan")
         self.stub.start()
         try:

@@ -166,3 +166,12 @@ def test_verify_a_folder_or_a_file_that_is_not_html_is_a_clear_error(tmp_path, c
     assert main(["verify", str(template)]) == 2
     err = capsys.readouterr().err
     assert "is not an .html file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("selector", ["[[", "##Like", "[data-klaviyo-banner"])
+def test_verify_click_must_be_a_css_selector(tmp_path, capsys, selector):
+    page = tmp_path / "p.html"
+    page.write_text("<p>shop</p>")
+    assert main(["verify", str(page), "--click", selector]) == 2
+    err = capsys.readouterr().err
+    assert f"--click {selector!r} is not a CSS selector" in err and "Traceback" not in err
