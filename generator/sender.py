@@ -75,9 +75,9 @@ def read_private_key(environ: Mapping[str, str] | None = None) -> str:
                         hint=f"export {KEY_VARIABLE}=pk_... (Klaviyo: Settings > API keys; "
                              "scope events:write, and catalogs:write for catalog push)")
     if not _PRIVATE_KEY.match(key):
-        kind = "a public key (6 characters, for the onsite script)" if len(key) == 6 else \
-            "not a private API key"
-        raise UserError(f"{KEY_VARIABLE} holds {kind}: a private key starts with 'pk_' "
+        kind = "holds a public key (6 characters, for the onsite script)" if len(key) == 6 else \
+            "does not hold a private API key"
+        raise UserError(f"{KEY_VARIABLE} {kind}: a private key starts with 'pk_' "
                         f"(the value has {len(key)} characters; it is not shown)",
                         hint="use a private API key from Klaviyo: Settings > API keys")
     return key

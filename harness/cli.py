@@ -191,14 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(module, str):
             module = importlib.import_module(module)
         module.configure_parser(command)
-        command.set_defaults(run=module.run)
+        command.set_defaults(run=module.run, command_parser=command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)  # an argparse type may raise UserError too
+        args, unknown = parser.parse_known_args(argv)  # an argparse type may raise UserError too
+        if unknown:  # with the command's own usage, not the top level's
+            args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         return args.run(args)
     except UserError as err:
         print(_red(f"error: {err}"), file=sys.stderr)

@@ -175,3 +175,12 @@ def test_verify_click_must_be_a_css_selector(tmp_path, capsys, selector):
     assert main(["verify", str(page), "--click", selector]) == 2
     err = capsys.readouterr().err
     assert f"--click {selector!r} is not a CSS selector" in err and "Traceback" not in err
+
+
+def test_an_unknown_option_is_reported_with_the_commands_own_usage(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["generate", "--bogus"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: klaviyo-snippets generate" in err
+    assert "klaviyo-snippets generate: error: unrecognized arguments: --bogus" in err
