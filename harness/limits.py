@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from harness import wire
 
-FAULT_KINDS = ("429", "400", "500", "503", "drop")
+FAULT_KINDS = ("429", "400", "403", "500", "503", "504", "524", "drop")
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,8 @@ def exchange_id(profile_id: str, company_id: str) -> str:
 
 
 class Store:
-    def __init__(self) -> None:
+    def __init__(self, *, map_property_attributes: bool = True) -> None:
+        self.map_property_attributes = map_property_attributes  # [inferred], see _merge
         # Re-entrant: wait_for() holds the condition while its predicate reads the store.
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)
@@ -120,12 +121,13 @@ class Store:
 
     # -- profiles ----------------------------------------------------------------------------
 
-    def resolve_profile(self, data: dict, *, company: str | None) -> tuple[dict | None, str | None]:
+    def resolve_profile(self, data: dict, *, company: str | None, client: bool = True) -> tuple[dict | None, str | None]:
         """Find (or make) the profile a resource names, and merge its attributes into it.
 
         Returns (snapshot: id, attributes, exchange_ids; problem). One stand-in is one Klaviyo account: profiles are
         shared by the client and server endpoints. Explicit identifiers win over an exchange
         id; an exchange id this stand-in never issued is a problem (the event has no person).
+        `client`: a client endpoint, which ignores a change of an existing identifier.
         """
         ids = wire.profile_identifiers(data)
         attrs = data.get("attributes") or {}
@@ -160,7 +162,8 @@ class Store:
                     "subscriptions": [],
                 }
                 self._profiles[pid] = profile
-            self._merge(profile, attrs)
+            # /client/profiles carries meta beside attributes; an event's profile, inside them.
+            self._merge(profile, attrs, data.get("meta") or attrs.get("meta"), keep_identifiers=client)
             if company and company not in profile["exchange_ids"]:
                 kx_new = exchange_id(profile["id"], company)
                 profile["exchange_ids"][company] = kx_new
@@ -174,25 +177,26 @@ class Store:
             self._profiles[profile_id]["subscriptions"].append(subscription)
             self.changed.notify_all()
 
-    def _merge(self, profile: dict, attrs: dict) -> None:
+    def _merge(self, profile: dict, attrs: dict, meta: dict | None, *, keep_identifiers: bool) -> None:
         stored = profile["attributes"]
         for key, value in attrs.items():
             if key in ("properties", "meta", "_kx", "subscriptions") or value is None:
                 continue
             if key in wire.PROFILE_IDENTIFIERS and stored.get(key) not in (None, value):
-                # Client endpoints ignore attempts to change an existing identifier [spec].
-                continue
+                if keep_identifiers:
+                    continue  # client endpoints ignore attempts to change an existing identifier [spec]
+                self._index.pop((key, stored[key]), None)
             stored[key] = copy.deepcopy(value)
             if key in wire.PROFILE_IDENTIFIERS:
                 self._index[(key, value)] = profile["id"]
         props = dict(attrs.get("properties") or {})
         # [inferred] The onsite script sends an unprefixed first_name inside properties; Klaviyo's
         # docs call it special, so the server must map it (and its siblings) to the attribute.
-        for key in PROPERTY_ATTRIBUTES:
+        for key in PROPERTY_ATTRIBUTES if self.map_property_attributes else ():
             if isinstance(props.get(key), str) and key not in attrs:
                 stored[key] = props.pop(key)
         profile["properties"].update(copy.deepcopy(props))
-        patch = ((attrs.get("meta") or {}).get("patch_properties")) or {}
+        patch = (meta or {}).get("patch_properties") or {}
         for key, value in (patch.get("append") or {}).items():
             current = profile["properties"].get(key)
             current = current if isinstance(current, list) else ([] if current is None else [current])

@@ -67,6 +67,10 @@ class StubSettings:
     identify_debounce_ms: int = 300
     retry_delay_ms: tuple[int, int] = (1000, 2000)
     max_retries: int = 5
+    # Choices no source confirms [inferred] (docs/stub.md), each switchable:
+    refuse_unknown_fields: bool = True  # 400 for a field the resource does not know
+    map_property_attributes: bool = True  # properties.first_name etc. become the profile attribute
+    profile_answer_exchange_id: bool = True  # /client/profiles answers the onsite script {"meta": ...}
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -81,6 +85,9 @@ class StubSettings:
             "identify_debounce_ms": self.identify_debounce_ms,
             "retry_delay_ms": list(self.retry_delay_ms),
             "max_retries": self.max_retries,
+            "refuse_unknown_fields": self.refuse_unknown_fields,
+            "map_property_attributes": self.map_property_attributes,
+            "profile_answer_exchange_id": self.profile_answer_exchange_id,
         }
 
 
@@ -95,7 +102,7 @@ def _json(data: object, status: int = 200, headers: dict | None = None, content_
     return resp
 
 
-def _error(status: int, detail: str, *, pointer: str = "", code: str = "invalid", parameter: str | None = None,
+def _error(status: int, detail: str, *, pointer: str = "/data", code: str = "invalid", parameter: str | None = None,
            headers: dict | None = None):
     doc = wire.error_document([wire.Problem(pointer, detail, status, code)], parameter=parameter)
     return _json(doc, status, headers, JSONAPI)
@@ -202,7 +209,8 @@ class KlaviyoApp:
                 return web.Response(status=500)  # never delivered: the connection is gone
             if fault.kind == "429":
                 return answer(_throttled(fault.retry_after))
-            return answer(_error(int(fault.kind), "scripted fault", code="invalid" if fault.kind == "400" else "error"))
+            code = {"400": "invalid", "403": "permission_denied"}.get(fault.kind, "error")
+            return answer(_error(int(fault.kind), "scripted fault", code=code))
 
         if too_big:
             return answer(_error(413, f"The request body is larger than {wire.MAX_BODY_BYTES // (1024 * 1024)} MB.",
@@ -214,7 +222,7 @@ class KlaviyoApp:
         if not revision:
             return answer(_error(400, "Missing required header 'revision' (e.g. revision: 2026-07-15).",
                                  code="invalid", parameter="revision"))
-        if not wire.REVISION.match(revision):
+        if not wire.valid_revision(revision):
             return answer(_error(400, f"Invalid revision {revision!r}: expected YYYY-MM-DD or YYYY-MM-DD.suffix.",
                                  parameter="revision"))
         if self.settings.rate_limits is not None:
@@ -231,7 +239,7 @@ class KlaviyoApp:
             self._record_rejected_event(rec, path, None, [problem])
             return answer(_json(wire.error_document([problem]), 400, None, JSONAPI))
 
-        found = wire.VALIDATORS[endpoint.body](payload, len(raw))
+        found = wire.VALIDATORS[endpoint.body](payload, len(raw), refuse_unknown=self.settings.refuse_unknown_fields)
         company = request.query.get("company_id") if endpoint.auth == "public" else None
         if found.rejections:
             if endpoint.body in ("event", "bulk"):
@@ -244,9 +252,11 @@ class KlaviyoApp:
             return answer(web.Response(status=202))
         if endpoint.body == "bulk":
             attrs = payload["data"]["attributes"]
-            for i, entry in enumerate(attrs["events"]["data"]):
+            entries = attrs["events"]["data"]
+            repeated = _repeated_in_request(entries, rec["received_at"])
+            for i, entry in enumerate(entries):
                 prefix = f"/data/attributes/events/data/{i}/"
-                late = [p for p in found.late if p.pointer.startswith(prefix)]
+                late = [p for p in found.late if p.pointer.startswith(prefix)] + repeated
                 self._accept_event(rec, path, entry["attributes"], attrs["profile"]["data"], company, late, entry)
             return answer(web.Response(status=202))
         if endpoint.body == "catalog-item":
@@ -258,19 +268,21 @@ class KlaviyoApp:
         if endpoint.body == "catalog-job":
             return answer(_json(self._run_catalog_job(payload["data"]), 202, None, JSONAPI))
         if endpoint.body == "profile":
-            profile, problem = self.store.resolve_profile(payload["data"], company=company)
-            if problem:
-                return answer(_error(400, problem, pointer="/data/attributes/_kx"))
-            if request.headers.get("X-Klaviyo-Onsite") == "1":
+            profile, problem = self.store.resolve_profile(payload["data"], company=company, client=True)
+            if problem:  # a client endpoint answers 202 and loses it later
+                rec["judgement"] = {"status": "bad", "detail": problem}
+                return answer(web.Response(status=202))
+            if request.headers.get("X-Klaviyo-Onsite") == "1" and self.settings.profile_answer_exchange_id:
                 # [inferred] the onsite script reads the visitor's exchange id from this answer.
                 meta = {"exchange_id": profile["exchange_ids"].get(company), "should_clear_cookie": False}
                 return answer(_json({"meta": meta}, 202))
             return answer(web.Response(status=202))
         # subscription
         p_data = payload["data"]["attributes"]["profile"]["data"]
-        profile, problem = self.store.resolve_profile(p_data, company=company)
-        if problem:
-            return answer(_error(400, problem, pointer="/data/attributes/profile/data/attributes/_kx"))
+        profile, problem = self.store.resolve_profile(p_data, company=company, client=True)
+        if problem:  # a client endpoint answers 202 and loses it later
+            rec["judgement"] = {"status": "bad", "detail": problem}
+            return answer(web.Response(status=202))
         self.store.add_subscription(
             profile["id"],
             {
@@ -380,16 +392,17 @@ class KlaviyoApp:
         """A valid event: resolve its profile, dedup it, judge it, record it. Answered 202."""
         reasons = [p.to_reason() for p in late]
         metric = wire.metric_name(attrs)
-        profile, problem = self.store.resolve_profile(profile_data, company=company)
+        client = path.startswith("/client/")
+        profile, problem = self.store.resolve_profile(profile_data, company=company, client=client)
         status = "good"
         if problem:
             reasons.append({"pointer": "/data/attributes/profile", "detail": problem, "code": "unknown_profile"})
-        when = attrs.get("time") or rec["received_at"]
-        # Klaviyo's dedup key: profile + metric + unique_id, which defaults to the time to the second.
-        unique = attrs.get("unique_id") or f"time:{when[:19]}"
+        unique = _dedup_id(attrs, rec["received_at"])
         if reasons:
             status = "bad"
-        elif not self.store.first_time_seen((profile["id"], metric, unique)):
+        # Klaviyo's dedup key: profile + metric + unique_id; client and server events never
+        # dedupe each other [wire facts, traps].
+        elif not self.store.first_time_seen(("client" if client else "api", profile["id"], metric, unique)):
             status = "duplicate"
             reasons.append({
                 "pointer": "/data/attributes/unique_id",
@@ -562,6 +575,31 @@ def _track_properties(args: object) -> dict | None:
     return None
 
 
+def _dedup_id(attrs: dict, received_at: str) -> str:
+    """An event's unique_id, or Klaviyo's default: its time (or the time received), to the second."""
+    if attrs.get("unique_id"):
+        return attrs["unique_id"]
+    when = wire.parse_datetime(attrs.get("time") or received_at)
+    return "time:" + when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _repeated_in_request(entries: list[dict], received_at: str) -> list[wire.Problem]:
+    """A bulk request repeating a unique_id for one metric fails as a whole [spec]: "the request
+    will fail and no events will be processed" (answered 202, each event bad [inferred])."""
+    seen, repeated = set(), []
+    for i, entry in enumerate(entries):
+        attrs = entry["attributes"]
+        key = (wire.metric_name(attrs), _dedup_id(attrs, received_at))
+        if key in seen:
+            repeated.append(f"{key[0]!r} with unique_id {key[1]!r} (event {i})")
+        seen.add(key)
+    if not repeated:
+        return []
+    return [wire.Problem("/data/attributes/events/data",
+                         "a unique_id is repeated for the same profile and metric in this request, so no event "
+                         f"of it is processed: {'; '.join(repeated)}", status=202, code="repeated_unique_id")]
+
+
 async def _read_limited(request: web.Request, limit: int) -> tuple[bytes, bool]:
     """The body, reading at most limit+1 bytes; (bytes, too_big)."""
     chunks, size = [], 0
@@ -597,7 +635,7 @@ class StubKlaviyo:
         self.host = host
         self.port = port
         self.settings = settings or StubSettings(**options)
-        self.store = Store()
+        self.store = Store(map_property_attributes=self.settings.map_property_attributes)
         self.app = KlaviyoApp(self.settings, self.store)
         self._server = LoopThread("klaviyo-stub")
         self._runner: web.AppRunner | None = None

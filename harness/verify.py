@@ -115,9 +115,12 @@ def _identify_rows(stub: StubKlaviyo) -> list[dict]:
         status = (r.get("response") or {}).get("status")
         attrs = ((r.get("body") or {}).get("data") or {}).get("attributes") if isinstance(r.get("body"), dict) else {}
         who = ", ".join(f"{k}={v}" for k, v in (attrs or {}).items() if k in ("email", "phone_number", "external_id"))
-        good = status is not None and 200 <= status < 300
+        judgement = r.get("judgement") or {}
+        good = status is not None and 200 <= status < 300 and judgement.get("status") != "bad"
         detail = who or "profile update"
-        if not good:
+        if judgement.get("status") == "bad":
+            detail = judgement["detail"]
+        elif not good:
             errors = (r.get("response") or {}).get("body") or {}
             detail = "; ".join(e.get("detail", "") for e in errors.get("errors", [])) if isinstance(errors, dict) else str(errors)
         rows.append({"request_id": r["id"], "status": "good" if good else "bad", "http_status": status, "detail": detail})

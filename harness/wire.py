@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_PROPERTIES = 400
@@ -33,7 +33,10 @@ PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9]+$")
 ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 )
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+# [inferred] ISO 4217 codes are upper case; the spec says only "string". Any case is accepted.
+CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+EARLIEST_EVENT_TIME = datetime(1990, 1, 1, tzinfo=UTC)  # "after the year 1990" [spec]
+LATEST_EVENT_AHEAD = timedelta(days=365)  # "up to 1 year in the future" [spec]
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class Findings:
     rejections: list[Problem] = field(default_factory=list)
     late: list[Problem] = field(default_factory=list)
     body_bytes: int | None = None  # the raw body's size, when known: lets size checks stop early
+    refuse_unknown: bool = True  # [inferred] refuse fields the resource does not know (StubSettings)
 
     def reject(self, pointer: str, detail: str) -> None:
         self.rejections.append(Problem(pointer, detail))
@@ -186,21 +190,46 @@ def _resource(found: Findings, parent: dict, pointer: str, type_name: str) -> di
 def _unknown_keys(found: Findings, obj: dict, allowed: tuple[str, ...], pointer: str, what: str) -> None:
     # [inferred] Klaviyo rejects fields its resource doesn't know; catching a misspelt
     # `unique_id` here beats discovering later that dedup never happened.
+    if not found.refuse_unknown:
+        return
     for key in obj:
         if key not in allowed:
             found.reject(f"{pointer}/{key}", f"'{key}' is not a valid field for the resource '{what}'")
 
 
-def check_datetime(found: Findings, value: object, pointer: str) -> None:
+def valid_revision(text: str) -> bool:
+    """`YYYY-MM-DD[.suffix]` naming a real date."""
+    if not REVISION.match(text):
+        return False
+    try:
+        datetime.strptime(text[:10], "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def parse_datetime(value: str) -> datetime:
+    """An ISO 8601 date-time as an aware UTC datetime; one without an offset is read as UTC
+    [inferred]. Raises ValueError for text that is not one."""
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def check_datetime(found: Findings, value: object, pointer: str, *, event_time: bool = False) -> None:
+    """A date-time field; an event's `time` must also be after 1990 and at most a year ahead."""
     if value is None:
         return
     if not isinstance(value, str) or not ISO_DATETIME.match(value):
         found.reject(pointer, f"must be an ISO 8601 date-time such as 2023-10-15T00:00:00Z, got {value!r}")
         return
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = parse_datetime(value)
     except ValueError:
         found.reject(pointer, f"is not a real date-time: {value!r}")
+        return
+    if event_time and not EARLIEST_EVENT_TIME <= when <= datetime.now(UTC) + LATEST_EVENT_AHEAD:
+        found.reject(pointer, f"The time must be after the year 1990 and can only be up to 1 year in the future, "
+                              f"got {value!r}")
 
 
 def _check_strings_size(found: Findings, value: object, pointer: str) -> None:
@@ -222,12 +251,14 @@ def escape_pointer(token: str) -> str:
 
 
 def check_profile_attributes(
-    found: Findings, attrs: dict, pointer: str, *, allow_subscriptions: bool = False
+    found: Findings, attrs: dict, pointer: str, *, extra: tuple[str, ...] = ("meta",),
+    identifiers: tuple[str, ...] = PROFILE_IDENTIFIERS,
 ) -> None:
-    allowed = (*PROFILE_STRING_ATTRIBUTES, "location", "properties", "meta")
-    if allow_subscriptions:
-        allowed = (*allowed, "subscriptions")
-    _unknown_keys(found, attrs, allowed, pointer, "profile")
+    """A profile's attributes. `extra`: what the resource allows beside the common ones (an
+    event's profile has `meta` here; /client/profiles has it beside `attributes`; a
+    subscription's profile has `subscriptions`)."""
+    common = tuple(a for a in PROFILE_STRING_ATTRIBUTES if a in identifiers or a not in PROFILE_IDENTIFIERS)
+    _unknown_keys(found, attrs, (*common, "location", "properties", *extra), pointer, "profile")
     for key in PROFILE_STRING_ATTRIBUTES:
         if attrs.get(key) is not None:
             _expect(found, attrs[key], f"{pointer}/{key}", "string")
@@ -247,7 +278,12 @@ def check_profile_attributes(
             kinds = ("string", "number", "null") if key in ("latitude", "longitude") else ("string", "null")
             _expect(found, value, f"{pointer}/location/{key}", *kinds)
     _object_at(found, attrs, "properties", pointer, required=False)
-    meta = _object_at(found, attrs, "meta", pointer, required=False)
+    if "meta" in extra:
+        check_profile_meta(found, attrs, pointer)
+
+
+def check_profile_meta(found: Findings, parent: dict, pointer: str) -> None:
+    meta = _object_at(found, parent, "meta", pointer, required=False)
     if meta is not None:
         _unknown_keys(found, meta, ("patch_properties", "patch_identifiers"), f"{pointer}/meta", "meta")
         patch = _object_at(found, meta, "patch_properties", f"{pointer}/meta", required=False)
@@ -264,17 +300,23 @@ def profile_identifiers(data: dict) -> dict:
     return found
 
 
-def _check_profile_resource(found: Findings, parent: dict, pointer: str, *, need_identifier: bool) -> None:
+def _check_profile_resource(found: Findings, parent: dict, pointer: str, *, need_identifier: bool,
+                            onsite_profile: bool = False) -> None:
+    """A profile resource; `onsite_profile`: the body of /client/profiles, whose `meta` sits beside
+    `attributes` (`OnsiteProfileCreateQueryResourceObject`), not inside them as in an event."""
     data = _resource(found, parent, pointer, "profile")
     if data is None:
         return
     here = f"{pointer}/data"
+    if onsite_profile:
+        _unknown_keys(found, data, ("type", "id", "attributes", "meta"), here, "profile")
+        check_profile_meta(found, data, here)
     if data.get("id") is not None:
         _expect(found, data["id"], f"{here}/id", "string")
     attrs = _object_at(found, data, "attributes", here, required=True)
     if attrs is None:
         return
-    check_profile_attributes(found, attrs, f"{here}/attributes")
+    check_profile_attributes(found, attrs, f"{here}/attributes", extra=() if onsite_profile else ("meta",))
     if need_identifier and not profile_identifiers(data):
         found.reject(
             f"{here}/attributes",
@@ -295,7 +337,7 @@ def _check_event_attributes(found: Findings, attrs: dict, pointer: str, *, with_
                 f"{pointer}/properties/$value",
                 "'$value' inside properties is not revenue on this API: send it as attributes.value",
             )
-    check_datetime(found, attrs.get("time"), f"{pointer}/time")
+    check_datetime(found, attrs.get("time"), f"{pointer}/time", event_time=True)
     value = attrs.get("value")
     if isinstance(value, str):
         found.warn(
@@ -306,7 +348,7 @@ def _check_event_attributes(found: Findings, attrs: dict, pointer: str, *, with_
         _expect(found, value, f"{pointer}/value", "number")
     currency = attrs.get("value_currency")
     if currency is not None and (not isinstance(currency, str) or not CURRENCY.match(currency)):
-        found.reject(f"{pointer}/value_currency", f"must be an ISO 4217 code such as USD, got {currency!r}")
+        found.reject(f"{pointer}/value_currency", f"must be a 3-letter ISO 4217 code such as USD, got {currency!r}")
     if attrs.get("unique_id") is not None:
         _expect(found, attrs["unique_id"], f"{pointer}/unique_id", "string")
     if attrs.get("backfill") is not None:
@@ -334,9 +376,9 @@ def _check_event_attributes(found: Findings, attrs: dict, pointer: str, *, with_
             _check_profile_resource(found, profile, f"{pointer}/profile", need_identifier=True)
 
 
-def validate_event(body: object, body_bytes: int | None = None) -> Findings:
+def validate_event(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
     """`EventCreateQueryV2`: POST /client/events and /api/events."""
-    found = Findings(body_bytes=body_bytes)
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
     if not _expect(found, body, "", "object"):
         return found
     data = _resource(found, body, "", "event")
@@ -347,18 +389,18 @@ def validate_event(body: object, body_bytes: int | None = None) -> Findings:
     return found
 
 
-def validate_profile(body: object, body_bytes: int | None = None) -> Findings:
+def validate_profile(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
     """`OnsiteProfileCreateQuery`: POST /client/profiles (identify)."""
-    found = Findings(body_bytes=body_bytes)
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
     if not _expect(found, body, "", "object"):
         return found
-    _check_profile_resource(found, body, "", need_identifier=True)
+    _check_profile_resource(found, body, "", need_identifier=True, onsite_profile=True)
     return found
 
 
-def validate_subscription(body: object, body_bytes: int | None = None) -> Findings:
+def validate_subscription(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
     """`OnsiteSubscriptionCreateQuery`: POST /client/subscriptions (needs relationships.list)."""
-    found = Findings(body_bytes=body_bytes)
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
     if not _expect(found, body, "", "object"):
         return found
     data = _resource(found, body, "", "subscription")
@@ -370,11 +412,15 @@ def validate_subscription(body: object, body_bytes: int | None = None) -> Findin
         if profile is not None:
             p_data = _resource(found, profile, "/data/attributes/profile", "profile")
             if p_data is not None:
+                here = "/data/attributes/profile/data/attributes"
                 p_attrs = _object_at(found, p_data, "attributes", "/data/attributes/profile/data", required=True)
                 if p_attrs is not None:
-                    check_profile_attributes(
-                        found, p_attrs, "/data/attributes/profile/data/attributes", allow_subscriptions=True
-                    )
+                    # `ProfileUpsertQueryWithSubscriptionsResourceObject`: no anonymous_id, no meta.
+                    check_profile_attributes(found, p_attrs, here, extra=("subscriptions",),
+                                             identifiers=("email", "phone_number", "external_id", "_kx"))
+                    if not any(isinstance(p_attrs.get(k), str) and p_attrs[k] for k in ("email", "phone_number")):
+                        found.reject(here, "One of either `email` or `phone_number` must be provided.")
+                    _check_consents(found, p_attrs.get("subscriptions"), f"{here}/subscriptions")
     rel = _object_at(found, data, "relationships", "/data", required=True)
     if rel is not None:
         lst = _object_at(found, rel, "list", "/data/relationships", required=True)
@@ -385,9 +431,20 @@ def validate_subscription(body: object, body_bytes: int | None = None) -> Findin
     return found
 
 
-def validate_bulk(body: object, body_bytes: int | None = None) -> Findings:
+def _check_consents(found: Findings, value: object, pointer: str) -> None:
+    """Every `consent` under a profile's `subscriptions` must be "SUBSCRIBED" [spec]."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{pointer}/{escape_pointer(str(key))}"
+            if key == "consent" and item != "SUBSCRIBED":
+                found.reject(here, f"consent must be \"SUBSCRIBED\" (the only value this endpoint supports), got {item!r}")
+            else:
+                _check_consents(found, item, here)
+
+
+def validate_bulk(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
     """`EventsBulkCreateQuery`: POST /client/event-bulk-create (one profile, many events)."""
-    found = Findings(body_bytes=body_bytes)
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
     if not _expect(found, body, "", "object"):
         return found
     data = _resource(found, body, "", "event-bulk-create")
@@ -454,12 +511,13 @@ def _check_catalog_item(found: Findings, item: object, pointer: str) -> None:
             _expect(found, url, f"{here}/images/{i}", "string")
     meta = _object_at(found, attrs, "custom_metadata", here, required=False)
     if meta is not None:
-        if len(json.dumps(meta).encode()) > MAX_CUSTOM_METADATA_BYTES:
+        if len(json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_CUSTOM_METADATA_BYTES:
             found.reject(f"{here}/custom_metadata", "custom_metadata is larger than 100 kB")
+        # "Flat JSON blob" [spec]: no object inside; a list of plain values is allowed [inferred].
         for key, value in meta.items():
-            if isinstance(value, (dict, list)) and any(isinstance(v, (dict, list)) for v in
-                                                      (value.values() if isinstance(value, dict) else value)):
-                found.reject(f"{here}/custom_metadata/{escape_pointer(key)}", "custom_metadata must be flat")
+            if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
+                found.reject(f"{here}/custom_metadata/{escape_pointer(key)}",
+                             "custom_metadata must be flat: a value may be text, a number, a boolean or a list of those")
     rel = _object_at(found, item, "relationships", pointer, required=False)
     if rel is not None:
         cats = _object_at(found, rel, "categories", f"{pointer}/relationships", required=False)
@@ -470,9 +528,9 @@ def _check_catalog_item(found: Findings, item: object, pointer: str) -> None:
                     found.reject(ptr, "each category is {\"type\": \"catalog-category\", \"id\": \"...\"}")
 
 
-def validate_catalog_item(body: object, body_bytes: int | None = None) -> Findings:
+def validate_catalog_item(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
     """`CatalogItemCreateQuery`: POST /api/catalog-items."""
-    found = Findings(body_bytes=body_bytes)
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
     if _expect(found, body, "", "object"):
         if "data" not in body:
             found.reject("/data", "'data' is a required field")
@@ -481,9 +539,9 @@ def validate_catalog_item(body: object, body_bytes: int | None = None) -> Findin
     return found
 
 
-def validate_catalog_job(body: object, body_bytes: int | None = None) -> Findings:
+def validate_catalog_job(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
     """`CatalogItemCreateJobCreateQuery`: POST /api/catalog-item-bulk-create-jobs (<= 100 items)."""
-    found = Findings(body_bytes=body_bytes)
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
     if not _expect(found, body, "", "object"):
         return found
     data = _resource(found, body, "", "catalog-item-bulk-create-job")

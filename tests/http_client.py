@@ -63,5 +63,9 @@ def event_body(metric: str = "Viewed Product", *, profile: dict | None = None, p
     }
 
 
-def profile_body(**attributes) -> dict:
-    return {"data": {"type": "profile", "attributes": attributes}}
+def profile_body(*, meta: dict | None = None, **attributes) -> dict:
+    """A /client/profiles body; its `meta` sits beside `attributes` (OnsiteProfileCreateQuery)."""
+    data = {"type": "profile", "attributes": attributes}
+    if meta is not None:
+        data["meta"] = meta
+    return {"data": data}

@@ -358,3 +358,119 @@ def test_scripted_400_is_a_json_api_refusal(stub):
     reply = post(stub.url + CLIENT_EVENTS, event_body(), CLIENT_HEADERS)
     assert reply.status == 400
     assert only_error(reply)["code"] == "invalid"
+
+
+# -- wire facts checked one by one (klaviyo-wire-facts.md and the OpenAPI extract) --------------
+
+def test_client_and_server_events_never_dedupe_each_other(stub):
+    body = event_body("Placed Order", unique_id="order-1")
+    assert post(stub.url + CLIENT_EVENTS, body, CLIENT_HEADERS).status == 202
+    assert post(stub.url + "/api/events", body, SERVER_HEADERS).status == 202
+    assert post(stub.url + "/api/events", body, SERVER_HEADERS).status == 202
+    assert [e["status"] for e in stub.events()] == ["good", "good", "duplicate"]
+
+
+def test_default_dedup_compares_instants_not_text(stub):
+    post(stub.url + CLIENT_EVENTS, event_body(time="2026-03-01T10:00:00+02:00"), CLIENT_HEADERS)
+    post(stub.url + CLIENT_EVENTS, event_body(time="2026-03-01T08:00:00.400Z"), CLIENT_HEADERS)
+    assert [e["status"] for e in stub.events()] == ["good", "duplicate"]
+
+
+@pytest.mark.parametrize("when", ["1989-12-31T23:59:59Z", "2099-01-01T00:00:00Z"])
+def test_event_time_must_be_after_1990_and_at_most_a_year_ahead(stub, when):
+    reply = post(stub.url + CLIENT_EVENTS, event_body(time=when), CLIENT_HEADERS)
+    assert reply.status == 400
+    error = only_error(reply)
+    assert error["source"]["pointer"] == "/data/attributes/time" and "after the year 1990" in error["detail"]
+
+
+def test_a_bulk_request_repeating_a_unique_id_loses_every_event(stub):
+    entry = {"type": "event", "attributes": {"properties": {}, "unique_id": "u1",
+                                             "metric": {"data": {"type": "metric", "attributes": {"name": "Viewed Product"}}}}}
+    other = {"type": "event", "attributes": {**entry["attributes"], "unique_id": "u2"}}
+    body = {"data": {"type": "event-bulk-create", "attributes": {
+        "profile": {"data": {"type": "profile", "attributes": {"email": "a@example.com"}}},
+        "events": {"data": [entry, other, entry]}}}}
+    assert post(stub.url + f"/client/event-bulk-create/?company_id={PUBLIC_KEY}", body, CLIENT_HEADERS).status == 202
+    events = stub.events()
+    assert [e["status"] for e in events] == ["bad", "bad", "bad"]
+    assert all(e["reasons"][-1]["code"] == "repeated_unique_id" for e in events)
+
+
+def _subscription(**profile):
+    return {"data": {"type": "subscription", "attributes": {"profile": {"data": {"type": "profile", "attributes": profile}}},
+                     "relationships": {"list": {"data": {"type": "list", "id": "Y6nRLr"}}}}}
+
+
+@pytest.mark.parametrize("profile, pointer, words", [
+    ({"external_id": "c-1"}, "/data/attributes/profile/data/attributes", "One of either `email` or `phone_number`"),
+    ({"email": "a@example.com", "subscriptions": {"email": {"marketing": {"consent": "UNSUBSCRIBED"}}}},
+     "/data/attributes/profile/data/attributes/subscriptions/email/marketing/consent", 'must be "SUBSCRIBED"'),
+    ({"email": "a@example.com", "anonymous_id": "x"},
+     "/data/attributes/profile/data/attributes/anonymous_id", "not a valid field"),
+])
+def test_subscription_profile_rules(stub, profile, pointer, words):
+    reply = post(stub.url + f"/client/subscriptions/?company_id={PUBLIC_KEY}", _subscription(**profile), CLIENT_HEADERS)
+    assert reply.status == 400
+    error = only_error(reply)
+    assert error["source"]["pointer"] == pointer and words in error["detail"]
+
+
+def test_client_profiles_meta_sits_beside_attributes(stub):
+    url = stub.url + f"/client/profiles/?company_id={PUBLIC_KEY}"
+    wrong = {"data": {"type": "profile", "attributes": {"email": "a@example.com", "meta": {"patch_properties": {}}}}}
+    reply = post(url, wrong, CLIENT_HEADERS)
+    assert reply.status == 400 and only_error(reply)["source"]["pointer"] == "/data/attributes/meta"
+
+
+def test_client_profiles_with_an_unknown_exchange_id_answers_202_and_is_judged_bad(stub):
+    reply = post(stub.url + f"/client/profiles/?company_id={PUBLIC_KEY}", profile_body(_kx="nobody.ABC123"), ONSITE_HEADERS)
+    assert (reply.status, reply.raw) == (202, b"")
+    [request] = stub.requests()
+    assert request["judgement"]["status"] == "bad" and "never issued" in request["judgement"]["detail"]
+    assert stub.profiles() == []
+
+
+def test_server_events_may_change_an_identifier_client_ones_may_not(stub):
+    first = {"email": "a@example.com", "external_id": "c-1"}
+    post(stub.url + CLIENT_EVENTS, event_body(profile=first), CLIENT_HEADERS)
+    post(stub.url + CLIENT_EVENTS, event_body("Added to Cart", profile={**first, "external_id": "c-2"}), CLIENT_HEADERS)
+    assert stub.profiles()[0]["attributes"]["external_id"] == "c-1"
+    post(stub.url + "/api/events", event_body("Placed Order", profile={**first, "external_id": "c-2"}), SERVER_HEADERS)
+    assert stub.profiles()[0]["attributes"]["external_id"] == "c-2"
+
+
+@pytest.mark.parametrize("currency, status", [("usd", 202), ("EUR", 202), ("US", 400), ("dollars", 400)])
+def test_value_currency_is_three_letters_in_any_case(stub, currency, status):
+    assert post(stub.url + CLIENT_EVENTS, event_body(value=1.5, value_currency=currency), CLIENT_HEADERS).status == status
+
+
+def test_revision_must_name_a_real_date(stub):
+    reply = post(stub.url + CLIENT_EVENTS, event_body(), {**CLIENT_HEADERS, "revision": "2024-13-45"})
+    assert reply.status == 400 and only_error(reply)["source"] == {"parameter": "revision"}
+
+
+def test_custom_metadata_must_be_flat(stub):
+    item = {"data": {"type": "catalog-item", "attributes": {
+        "external_id": "SKU-1", "title": "Mug", "description": "A mug", "url": "https://shop.example/mug",
+        "custom_metadata": {"dims": {"h": 10}, "tags": ["a", "b"]}}}}
+    reply = post(stub.url + "/api/catalog-items", item, SERVER_HEADERS)
+    assert reply.status == 400
+    assert only_error(reply)["source"]["pointer"] == "/data/attributes/custom_metadata/dims"
+
+
+@pytest.mark.parametrize("kind, code", [("403", "permission_denied"), ("504", "error"), ("524", "error")])
+def test_scripted_faults_cover_what_the_sdk_retries_and_permission_errors(stub, kind, code):
+    stub.inject_fault(kind)
+    reply = post(stub.url + "/api/events", event_body(), SERVER_HEADERS)
+    assert reply.status == int(kind) and only_error(reply)["code"] == code
+
+
+def test_inferred_choices_can_be_switched_off():
+    settings = StubSettings(refuse_unknown_fields=False, map_property_attributes=False, profile_answer_exchange_id=False)
+    with StubKlaviyo(settings=settings) as stub:
+        body = event_body(profile={"email": "a@example.com", "properties": {"first_name": "Ann"}}, unique_idd="x")
+        assert post(stub.url + CLIENT_EVENTS, body, CLIENT_HEADERS).status == 202
+        assert stub.profiles()[0]["properties"] == {"first_name": "Ann"}
+        reply = post(stub.url + f"/client/profiles/?company_id={PUBLIC_KEY}", profile_body(email="a@example.com"), ONSITE_HEADERS)
+        assert (reply.status, reply.raw) == (202, b"")
