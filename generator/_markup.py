@@ -83,7 +83,9 @@ def example_element(event: Event, trigger: Trigger, sample: dict | None) -> str 
         tag = parts["tag"] or ("a" if "href" in bound else "button")
     attrs: list[tuple[str, str | None]] = []
     if tag == "a" and "href" in bound:
-        attrs.append(("href", _text(bound["href"])))
+        href = _text(bound["href"])
+        # Sample data is a link's target, never code: a javascript: (or data:) URL becomes "#".
+        attrs.append(("href", href if re.match(r"(?i)^(https?:|/|\.|#|\?|[^:/?#]*(?:[/?#]|$))", href) else "#"))
     if tag == "button" and trigger.kind == "click":
         attrs.append(("type", "button"))
     if parts["id"]:

@@ -93,6 +93,24 @@ def _read(path: Path) -> bytes | None:
         raise UserError(f"cannot read {path}: {err.strerror}", hint="check its permissions, or use another --out") from None
 
 
+def _refuse_links(path: Path, out_dir: Path) -> None:
+    """Refuse a symbolic link on the way from the output folder to a file we write or remove:
+    it would make us write or delete outside that folder."""
+    while path != out_dir and path != path.parent:
+        if path.is_symlink():
+            raise UserError(f"{path} is a symbolic link: klaviyo-snippets writes and removes only real files "
+                            "inside its output folder", where="--out",
+                            hint="remove the link (or generate into another folder with --out)")
+        path = path.parent
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """Create `path` and write it; O_EXCL fails rather than follow a link planted there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
 def _diff(name: str, old: bytes, new: bytes, limit: int = 40) -> str:
     try:
         a = old.decode("utf-8").splitlines(keepends=True)
@@ -144,6 +162,8 @@ def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, An
     if check:
         result.stale = sorted(result.stale + leftovers)
         return result
+    for name in [*result.written, *leftovers]:
+        _refuse_links(out_dir / name, out_dir)
     root = os.fspath(out_dir)
     made: set[str] = set()
     try:
@@ -155,12 +175,12 @@ def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, An
             target = os.path.join(root, name)
             if name in existing:  # replace atomically: a reader never sees half a file
                 temporary = os.path.join(root, folder, f".{base}.tmp")
-                with open(temporary, "wb") as handle:
-                    handle.write(files[name])
+                if os.path.lexists(temporary):
+                    os.unlink(temporary)  # a leftover (or a planted link): never written through
+                _write_new(temporary, files[name])
                 os.replace(temporary, target)
             else:
-                with open(target, "wb") as handle:
-                    handle.write(files[name])
+                _write_new(target, files[name])
         for name in leftovers:
             path = out_dir / name
             path.unlink()

@@ -26,6 +26,7 @@ import collections
 import concurrent.futures
 import hashlib
 import hmac
+import ipaddress
 import json
 import math
 import os
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -89,7 +91,20 @@ def check_api_url(url: str) -> str:
         raise UserError(f"{url!r} is not an http(s) URL with a host (and a port from 0 to 65535, "
                         "if any)", where="--api-url",
                         hint=f"e.g. {DEFAULT_API_URL}, or http://127.0.0.1:8765 for a stand-in")
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        raise UserError(f"{url!r} would send the private API key unencrypted over the network",
+                        where="--api-url", hint="use https://, or http:// only for this machine (127.0.0.1, localhost)")
     return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_writable(path: str | os.PathLike[str], option: str, *, replaced: bool = False) -> None:

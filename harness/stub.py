@@ -10,6 +10,7 @@ The inspection API under `/__stub__/` serves the same data as JSON (docs/stub.md
 from __future__ import annotations
 
 import gc
+import ipaddress
 import json
 import logging
 import threading
@@ -122,7 +123,7 @@ class KlaviyoApp:
     # -- app ---------------------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._guard], client_max_size=wire.MAX_BODY_BYTES * 2)
+        app = web.Application(middlewares=[self._local_inspection, self._guard], client_max_size=wire.MAX_BODY_BYTES * 2)
         r = app.router
         for path in wire.ENDPOINTS:
             for p in (path, path + "/"):
@@ -153,6 +154,16 @@ class KlaviyoApp:
         r.add_route("*", "/__stub__/{tail:.*}", self.unknown_inspection)
         r.add_route("*", "/{tail:.*}", self.not_found)
         return app
+
+    @web.middleware
+    async def _local_inspection(self, request: web.Request, handler):
+        """The inspection API holds shoppers' emails: only this machine's own pages and tools
+        may read or change it. Pages post diagnostics from any origin, as klaviyo.js would."""
+        if request.path.startswith("/__stub__") and request.path != "/__stub__/diagnostics":
+            refusal = refuse_foreign(request)
+            if refusal is not None:
+                return refusal
+        return await handler(request)
 
     @web.middleware
     async def _guard(self, request: web.Request, handler):
@@ -495,29 +506,29 @@ class KlaviyoApp:
     async def list_events(self, request: web.Request) -> web.Response:
         status = request.query.get("status") or {"/__stub__/good": "good", "/__stub__/bad": "bad"}.get(request.path)
         events = self.store.events(status=status, metric=request.query.get("metric"))
-        return _json({"count": len(events), "events": events}, headers=CORS)
+        return _json({"count": len(events), "events": events})
 
     async def counts(self, request: web.Request) -> web.Response:
-        return _json(self.store.counts(), headers=CORS)
+        return _json(self.store.counts())
 
     async def list_requests(self, request: web.Request) -> web.Response:
         reqs = self.store.requests()
-        return _json({"count": len(reqs), "requests": reqs}, headers=CORS)
+        return _json({"count": len(reqs), "requests": reqs})
 
     async def list_profiles(self, request: web.Request) -> web.Response:
         profiles = self.store.profiles()
-        return _json({"count": len(profiles), "profiles": profiles}, headers=CORS)
+        return _json({"count": len(profiles), "profiles": profiles})
 
     async def list_diagnostics(self, request: web.Request) -> web.Response:
         diags = self.store.diagnostics()
-        return _json({"count": len(diags), "diagnostics": diags}, headers=CORS)
+        return _json({"count": len(diags), "diagnostics": diags})
 
     async def list_catalog(self, request: web.Request) -> web.Response:
         items = self.store.catalog()
-        return _json({"count": len(items), "items": items}, headers=CORS)
+        return _json({"count": len(items), "items": items})
 
     async def list_faults(self, request: web.Request) -> web.Response:
-        return _json({"faults": self.faults.pending(), "kinds": list(FAULT_KINDS)}, headers=CORS)
+        return _json({"faults": self.faults.pending(), "kinds": list(FAULT_KINDS)})
 
     async def add_faults(self, request: web.Request) -> web.Response:
         try:
@@ -530,11 +541,11 @@ class KlaviyoApp:
         return _json({"faults": self.faults.pending()})
 
     async def config(self, request: web.Request) -> web.Response:
-        return _json(self.settings.to_dict(), headers=CORS)
+        return _json(self.settings.to_dict())
 
     async def reset(self, request: web.Request) -> web.Response:
         self.clear()
-        return _json({"reset": True}, headers=CORS)
+        return _json({"reset": True})
 
     def clear(self) -> None:
         self.store.clear()
@@ -554,6 +565,27 @@ class KlaviyoApp:
                           code="method_not_allowed", headers={**CORS, "Allow": "POST, OPTIONS"})
         return _error(404, f"{request.method} {request.path} is not an endpoint of Klaviyo or of this stand-in "
                            "(inspection: GET /__stub__/events).", code="not_found", headers=CORS)
+
+
+def refuse_foreign(request: web.Request) -> web.Response | None:
+    """A 403 for a request another site could have made: a Host that is a domain name (DNS
+    rebinding: any site can point its name at 127.0.0.1), or a write from another origin (a page
+    the developer visits). None when the request is this machine's own. Shared by the preview."""
+    host = request.host.rsplit(":", 1)[0].strip("[]").rstrip(".").lower() if request.host else ""
+    local_name = host == "localhost" or host.endswith(".localhost")
+    try:
+        ipaddress.ip_address(host)
+        literal = True
+    except ValueError:
+        literal = not host
+    if not (literal or local_name):
+        return web.json_response({"error": f"Host {request.host!r} is refused: use an IP address or localhost "
+                                           "(a guard against DNS rebinding)"}, status=403)
+    origin = request.headers.get("Origin")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin != f"{request.scheme}://{request.host}":
+        return web.json_response({"error": f"a request from {origin} is refused: only this server's own pages "
+                                           "and tools without an Origin (curl, Python) may change it"}, status=403)
+    return None
 
 
 def _throttled(retry_after: int) -> web.Response:

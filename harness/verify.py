@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import html
 import json
 import time
 from dataclasses import dataclass, field
@@ -181,7 +182,8 @@ def generated_storefront(out_dir: Path, plan_path: Path | None = None) -> tuple[
         if event in identify:
             continue
         path = f"/{_slug(event.key)}.html"
-        pages[path] = (f"<!doctype html><html><head><meta charset='utf-8'><title>{event.metric or event.key}</title>"
+        title = html.escape(event.metric or event.key)
+        pages[path] = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
                        f"{head}</head><body>{identify_html}{_snippet(out_dir, event.key)}</body></html>")
         actions = tuple(
             (t.kind, t.selector if t.kind == "click" else f"{t.selector} [type=submit]")

@@ -38,7 +38,7 @@ from harness._loopthread import LoopThread
 from harness.preview.session import build_entries, parse_snippet_warning
 from harness.preview.shop import Storefront, error_page
 from harness.store import now_iso
-from harness.stub import StubKlaviyo, StubSettings
+from harness.stub import StubKlaviyo, StubSettings, refuse_foreign
 
 log = logging.getLogger("klaviyo_snippets.preview")
 
@@ -340,7 +340,7 @@ class Preview:
     # -- the web app -------------------------------------------------------------------------
 
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024)
+        app = web.Application(client_max_size=64 * 1024, middlewares=[_local_only])
         r = app.router
         r.add_get("/", self.index)
         r.add_get("/shop", self.shop_root)
@@ -350,6 +350,7 @@ class Preview:
         r.add_get("/api/session", self.session)
         r.add_get("/api/state", self.state)
         r.add_post("/api/warnings", self.warning)
+        r.add_post("/api/clear", self.clear)
         r.add_get("/favicon.ico", self.favicon)
         r.add_static("/static/", STATIC, show_index=False, append_version=False)
         return app
@@ -377,6 +378,11 @@ class Preview:
     async def state(self, request: web.Request) -> web.Response:
         return web.json_response({"url": self.url, "stand_in": self.stub_url, "plan": self.plan_state()},
                                  headers=NO_STORE)
+
+    async def clear(self, request: web.Request) -> web.Response:
+        """The inspector's Clear: the stand-in forgets requests, events and profiles."""
+        self.stub.reset()
+        return web.Response(status=204)
 
     async def warning(self, request: web.Request) -> web.Response:
         try:
@@ -485,3 +491,9 @@ def _url_host(host: str) -> str:
     if host in ("0.0.0.0", "", "::"):
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
+
+
+@web.middleware
+async def _local_only(request: web.Request, handler):
+    """Only this machine's own pages may read the session or change it (see `refuse_foreign`)."""
+    return refuse_foreign(request) or await handler(request)

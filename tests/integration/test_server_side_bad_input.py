@@ -267,3 +267,17 @@ def test_a_bad_api_url_is_refused_up_front(orders, products, capsys, url):
     assert out == ""
     code, _, err = cli(capsys, "catalog", "push", "--products", str(products), "--api-url", url, "--dry-run")
     assert_refused(code, err, "argument --api-url")
+
+
+@pytest.mark.parametrize("url, ok", [("http://api.example.com", False), ("http://10.0.0.5:8765", False),
+                                     ("https://a.klaviyo.com", True), ("http://127.0.0.1:8765", True),
+                                     ("http://localhost:8765", True), ("http://[::1]:8765", True)])
+def test_api_url_sends_the_key_over_plain_http_only_to_this_machine(url, ok):
+    from generator.errors import UserError
+    from generator.sender import check_api_url
+
+    if ok:
+        assert check_api_url(url) == url
+    else:
+        with pytest.raises(UserError, match="unencrypted"):
+            check_api_url(url)

@@ -179,3 +179,31 @@ def test_js_literal_is_json_dumps_made_script_safe(value):
     assert js_literal(value, spaced=True) == expected(separators=(", ", ": "))
     assert js_literal(value, indent=2) == expected(indent=2, separators=(",", ": "))
     assert js_literal(value, indent=2) == js_literal(value, indent=2)  # from the cache, the same
+
+
+@pytest.mark.parametrize("href, shown", [
+    ("javascript:alert(1)", "#"), (" JavaScript:alert(1)", "#"), ("data:text/html,<b>x</b>", "#"),
+    ("https://www.example.com/deals", "https://www.example.com/deals"), ("/deals?x=1", "/deals?x=1"),
+])
+def test_a_sample_link_in_the_example_markup_is_never_code(tmp_path, href, shown):
+    from generator._markup import example_element
+
+    plan = load_plan()
+    banner = next(e for e in plan.events if e.metric == "Clicked Banner")
+    [trigger] = [t for t in banner.triggers if t.kind == "click"]
+    element = example_element(banner, trigger, {"banner": {"href": href}})
+    assert f'href="{html_attr(shown)}"' in element
+
+
+def test_verify_generated_storefront_escapes_metric_names_in_its_pages(tmp_path):
+    from harness.verify import generated_storefront
+
+    hostile = "Viewed Product</title><script>alert(1)</script>"
+    plan = tmp_path / "plan.yaml"
+    default = Path(__file__).resolve().parents[2] / "snippets" / "plan.yaml"
+    plan.write_text(default.read_text(encoding="utf-8").replace(
+        "metric: Viewed Product", f"metric: {yq(hostile)}"), encoding="utf-8")
+    generate(plan, tmp_path / "dist")
+    _, pages = generated_storefront(tmp_path / "dist", plan)
+    page = pages["/viewed-product.html"]
+    assert "<title>Viewed Product&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>" in page

@@ -223,3 +223,24 @@ def test_a_tab_in_the_indentation_is_named(tmp_path):
     code, out, err = run_cli("--plan", str(plan), "--out", str(tmp_path / "dist"))
     refused(code, out, err, f"{plan}:8:", "tabs are not allowed for indentation", "use spaces")
     assert not (tmp_path / "dist").exists()
+
+
+def test_the_writer_never_writes_or_deletes_through_a_symbolic_link(tmp_path):
+    from generator import generate
+
+    out = tmp_path / "dist"
+    generate(out_dir=out)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    shutil.rmtree(out / "docs")
+    (out / "docs").symlink_to(elsewhere, target_is_directory=True)
+    code, _, err = run_cli("--out", str(out))
+    assert code == 2 and "is a symbolic link" in err and "Traceback" not in err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.txt"]
+    (out / "docs").unlink()
+    (out / "install.html").unlink()
+    (out / "install.html").symlink_to(elsewhere / "pwned.txt")
+    code, _, err = run_cli("--out", str(out))
+    assert code == 2 and "install.html is a symbolic link" in err
+    assert not (elsewhere / "pwned.txt").exists()

@@ -224,3 +224,19 @@ def test_the_command_serves_until_ctrl_c_and_exits_0():
         proc.kill()
     assert proc.returncode == 0, err
     assert "stopping" in out
+
+
+def test_the_preview_refuses_other_sites(preview):
+    rebound = urllib.request.Request(preview.url + "api/session", headers={"Host": "rebind.attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(rebound, timeout=10)
+    assert refused.value.code == 403
+    planted = urllib.request.Request(preview.url + "api/warnings", data=b'{"message": "x"}', method="POST",
+                                     headers={"Origin": "https://evil.example", "Content-Type": "text/plain"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(planted, timeout=10)
+    assert refused.value.code == 403
+    own = urllib.request.Request(preview.url + "api/clear", data=b"", method="POST",
+                                 headers={"Origin": preview.url.rstrip("/")})
+    with urllib.request.urlopen(own, timeout=10) as answer:
+        assert answer.status == 204

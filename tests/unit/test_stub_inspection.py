@@ -141,3 +141,20 @@ def test_every_event_the_stand_in_judges_good_validates_against_openapi(stub):
     assert len(good) == 3
     for event in good:
         validate_request("/client/events", event["body"])
+
+
+def test_other_sites_can_neither_read_nor_change_the_inspection_api(stub):
+    from tests.http_client import send
+
+    post(stub.url + CLIENT_EVENTS, event_body(), CLIENT_HEADERS)
+    own = get(stub.url + "/__stub__/events")
+    assert own.status == 200 and "Access-Control-Allow-Origin" not in own.headers  # no page may read it
+    rebound = send("GET", stub.url + "/__stub__/requests", headers={"Host": "rebind.attacker.example"})
+    assert rebound.status == 403 and "DNS rebinding" in rebound.json["error"]
+    foreign = send("POST", stub.url + "/__stub__/reset", b"", {"Origin": "https://evil.example", "Content-Type": "text/plain"})
+    assert foreign.status == 403 and len(stub.events()) == 1
+    # Pages still report what the onsite script dropped, from any origin, as klaviyo.js would.
+    report = send("POST", stub.url + f"/__stub__/diagnostics?company_id={PUBLIC_KEY}",
+                  b'{"type": "tracking_off", "reason": "robot"}', {"Origin": "https://shop.test", "Content-Type": "text/plain"})
+    assert report.status == 204 and report.headers["Access-Control-Allow-Origin"] == "*"
+    assert post(stub.url + "/__stub__/reset", b"").status == 200 and stub.events() == []  # curl, Python: no Origin

@@ -349,8 +349,8 @@
       return;
     }
     var forget = $('forget').checked;
-    // The stand-in's own reset (POST /__stub__/reset): it forgets requests, events and profiles.
-    window.fetch(state.stubUrl + '/__stub__/reset', { method: 'POST', mode: 'cors' }).then(function (answer) {
+    // The preview resets its stand-in: it forgets requests, events and profiles.
+    window.fetch('/api/clear', { method: 'POST' }).then(function (answer) {
       if (!answer.ok) {
         throw new Error('the stand-in answered ' + answer.status);
       }
