@@ -270,8 +270,8 @@ def _value(prop: Property, scope: _Scope) -> Any:
         v = _format(texts, values)
     else:
         raise AssertionError(src)
-    if prop.has_default and v is None:
-        v = prop.default
+    if prop.has_default and (v is None or (isinstance(v, (str, list)) and len(v) == 0)):
+        v = prop.default  # empty text and empty lists count as missing
     if prop.type == "line_items" and isinstance(v, list):
         lines = []
         for index, element in enumerate(v):

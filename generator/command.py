@@ -102,9 +102,12 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         print(f"  kept    {name} (no longer generated, but edited since: delete it yourself if you do not need it)", file=out)
     loader = files[f"{LOADER}.min.js"]
     bundle = files[f"{BUNDLE}.min.js"]
+    over = bundle["gzip_bytes"] - BUNDLE_BUDGET
+    verdict = (f"{_size(over)} over the {_size(BUNDLE_BUDGET)} budget: docs/design.md, 'Bundle size'" if over > 0
+               else f"within the {_size(BUNDLE_BUDGET)} budget")
     print(
         f"shoppers download: {LOADER}.min.js {_size(loader['bytes'])} ({_size(loader['gzip_bytes'])} gzip); "
-        f"{BUNDLE}.min.js {_size(bundle['bytes'])} ({_size(bundle['gzip_bytes'])} gzip, budget {_size(BUNDLE_BUDGET)})",
+        f"{BUNDLE}.min.js {_size(bundle['bytes'])} ({_size(bundle['gzip_bytes'])} gzip, {verdict})",
         file=out,
     )
     return 0

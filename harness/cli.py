@@ -168,6 +168,7 @@ class _Verify:
 
 # (command, help, module with configure_parser(parser) and run(args) -> exit code)
 COMMANDS = (
+    ("init", "start a tracking plan: a copy of the built-in one, with its JSON Schema", "generator.init_command"),
     ("generate", "tracking plan in, JavaScript, types and docs out in dist/", "generator.command"),
     ("orders", "server-side order events: sync an orders file to Klaviyo", "generator.orders_command"),
     ("catalog", "the product catalog: build a feed, push it through the Catalogs API, check ids",

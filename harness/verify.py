@@ -173,7 +173,14 @@ def generated_storefront(out_dir: Path, plan_path: Path | None = None) -> tuple[
     install = out_dir / "install.html"
     if not install.is_file():
         raise UserError(f"{out_dir} has no install.html", hint=f"run: klaviyo-snippets generate --out {out_dir}")
-    plan = load_plan(plan_path)
+    plan = load_plan(plan_path or _manifest_plan(out_dir))
+    recorded = _manifest(out_dir).get("plan") or {}
+    if recorded.get("sha256") and recorded["sha256"] != plan.sha256:
+        raise UserError(
+            f"{out_dir} was not generated from {'the built-in plan' if plan.is_default else plan.path} "
+            f"as it is now (its manifest names the plan {recorded.get('path')!r}, with other contents)",
+            hint=f"regenerate it (klaviyo-snippets generate --out {out_dir}"
+                 f"{'' if plan.is_default else f' --plan {plan.path}'}), or pass the plan it came from with --plan")
     head = install.read_text(encoding="utf-8")
     identify = [e for e in plan.events if e.method == "identify"]
     identify_html = "".join(_snippet(out_dir, e.key) for e in identify)
@@ -191,6 +198,27 @@ def generated_storefront(out_dir: Path, plan_path: Path | None = None) -> tuple[
         )
         visits.append(Visit(SITE_ORIGIN + path, actions))
     return visits, pages
+
+
+def _manifest(out_dir: Path) -> dict:
+    try:
+        data = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _manifest_plan(out_dir: Path) -> Path | None:
+    """The plan `out_dir` was generated from, as its manifest records it (None: the built-in
+    plan). Recorded relative to the output folder's parent, as `generate` writes it."""
+    path = (_manifest(out_dir).get("plan") or {}).get("path")
+    if not isinstance(path, str) or path == "default":
+        return None
+    plan = out_dir.resolve().parent / path
+    if not plan.is_file():
+        raise UserError(f"{out_dir} was generated from the plan {path}, which is not there now",
+                        hint="pass the plan with --plan")
+    return plan
 
 
 def _slug(key: str) -> str:

@@ -184,3 +184,31 @@ def test_an_unknown_option_is_reported_with_the_commands_own_usage(capsys):
     err = capsys.readouterr().err
     assert "usage: klaviyo-snippets generate" in err
     assert "klaviyo-snippets generate: error: unrecognized arguments: --bogus" in err
+
+
+def test_verify_generated_checks_the_plan_that_made_the_folder(tmp_path, capsys):
+    from harness.verify import generated_storefront
+
+    plan = tmp_path / "my-plan.yaml"
+    plan.write_text((REPO / "snippets" / "plan.yaml").read_text(encoding="utf-8").replace(
+        "metric: Viewed Category", "metric: Viewed Collection"), encoding="utf-8")
+    assert main(["generate", "--plan", str(plan), "--out", str(tmp_path / "dist")]) == 0
+    capsys.readouterr()
+    _, pages = generated_storefront(tmp_path / "dist")  # the manifest names my-plan.yaml
+    assert "<title>Viewed Collection</title>" in pages["/viewed-category.html"]
+    assert main(["verify", "--generated", str(tmp_path / "dist"), "--plan", str(REPO / "snippets" / "plan.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "was not generated from the built-in plan" in err and "my-plan.yaml" in err
+
+
+def test_init_copies_the_built_in_plan_with_its_schema_and_never_overwrites(tmp_path, capsys):
+    plan = tmp_path / "my-plan.yaml"
+    assert main(["init", str(plan)]) == 0
+    assert plan.read_bytes() == (REPO / "snippets" / "plan.yaml").read_bytes()
+    assert (tmp_path / "plan.schema.json").read_bytes() == (REPO / "snippets" / "plan.schema.json").read_bytes()
+    assert main(["generate", "--plan", str(plan), "--out", str(tmp_path / "dist")]) == 0
+    plan.write_text("# mine\n")
+    capsys.readouterr()
+    assert main(["init", str(plan)]) == 2
+    assert "exists; nothing was written" in capsys.readouterr().err
+    assert plan.read_text() == "# mine\n"

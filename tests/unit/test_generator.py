@@ -464,6 +464,7 @@ events:
       Const: {type: string, value: theme}
       ConstObject: {type: object, value: {a: [1, "<b>"]}}
       Defaulted: {type: number, from: thing.price, default: 0}
+      Nickname: {type: string, from: thing.nick, default: friend}
       Flag: {type: boolean, from: thing.flag}
       When: {type: date, from: [thing.when, now]}
       Where: {type: string, from: page.path}
@@ -485,7 +486,7 @@ events:
 """
 
 EDGE_INPUTS = [
-    ({"price": "12.5", "flag": "true", "when": 1387299423, "tags": "a, b\nc", "id": 7, "name": "N",
+    ({"price": "12.5", "flag": "true", "when": 1387299423, "tags": "a, b\nc", "id": 7, "name": "N", "nick": "",
       "lines": [{"price": 1.005, "tags": ["b", "d"]}, {"price": "2", "name": "L", "tags": "e"}]},
      {"tags": ["a", 1, True], "code": "X"}),
     ({"price": "abc", "flag": "yes", "lines": "oops", "tags": [], "id": None}, {"code": None}),
@@ -516,7 +517,8 @@ def test_constants_defaults_and_derived_values_agree_with_the_evaluator(tmp_path
     assert first["ConstObject"] == {"a": [1, "<b>"]} and first["Total"] == 3 and first["Exact"] == 3.005
     assert first["Tags"] == ["a, b\nc", "b", "d", "e", "a", "1", "true"] and first["Label"] == "7-X!"
     assert first["Lines"][1] == {"Price": 2, "Meta": {"Name": "L"}} and first["Flag"] is True
-    assert got[3]["calls"][0][2] == {"Const": "theme", "ConstObject": {"a": [1, "<b>"]}, "Defaulted": 0,
+    assert first["Nickname"] == "friend"  # empty text counts as missing: the default applies
+    assert got[3]["calls"][0][2] == {"Const": "theme", "ConstObject": {"a": [1, "<b>"]}, "Defaulted": 0, "Nickname": "friend",
                                      "When": "2013-12-17T16:57:03.000Z", "Where": "/", "Exact": 0}
 
 
