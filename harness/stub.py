@@ -487,7 +487,9 @@ class KlaviyoApp:
                     "request_id": None,
                     "endpoint": "onsite script",
                     "metric": report.get("metric"),
-                    "display_name": wire.DISPLAY_NAMES.get(report.get("metric"), report.get("metric")),
+                    # trackViewedItem and identify have no metric: name the call instead.
+                    "display_name": wire.DISPLAY_NAMES.get(report.get("metric"), report.get("metric"))
+                    or (str(report["method"]) if report.get("method") else None),
                     "status": "dropped",
                     "http_status": None,
                     "reasons": [{"pointer": None, "detail": report.get("reason"), "code": "dropped_by_onsite_script"}],

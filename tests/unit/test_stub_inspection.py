@@ -70,6 +70,14 @@ def test_diagnostic_drop_becomes_a_dropped_event(stub):
     assert stub.diagnostics()[0]["company_id"] == PUBLIC_KEY
 
 
+def test_a_dropped_call_without_a_metric_is_named_by_its_method(stub):
+    report = {"type": "dropped", "method": "trackViewedItem", "metric": None, "reason": "not stored for an anonymous visitor",
+              "args": [{"Title": "Mug"}], "page": "https://shop.test/"}
+    assert post(stub.url + f"/__stub__/diagnostics?company_id={PUBLIC_KEY}", report, {"Content-Type": "text/plain"}).status == 204
+    [event] = stub.events(status="dropped")
+    assert (event["metric"], event["display_name"]) == (None, "trackViewedItem")
+
+
 def test_faults_can_be_scripted_over_http(stub):
     reply = post(stub.url + "/__stub__/faults", {"kind": "503", "count": 1}, {"Content-Type": "application/json"})
     assert reply.json["faults"] == [{"kind": "503", "remaining": 1, "path": None, "retry_after": 1}]
