@@ -40,6 +40,7 @@ __all__ = [
     "ensure",
     "find_webkitgtk",
     "main",
+    "which_lanes",
 ]
 
 BROWSER_NAMES = ("chromium", "firefox", "webkit")
@@ -581,9 +582,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m harness.browsers", description="Which browser the harness drives."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    which = commands.add_parser("which", help="print the browser that would be launched")
-    which.add_argument("--browser", default="chromium", choices=BROWSER_NAMES)
-    which.add_argument("--headed", action="store_true", help="a browser that can show a window")
+    which = commands.add_parser(
+        "which", help="print the browser each lane would launch (chromium, firefox, webkit, the WebKit smoke lane)"
+    )
+    which.add_argument("--browser", default=None, choices=BROWSER_NAMES, help="only this lane")
+    which.add_argument("--headed", action="store_true", help="a Chromium that can show a window")
     which.add_argument("--executable", help="use this binary (checked, then printed)")
     setup = commands.add_parser("ensure", help="install a browser if none is found (as root)")
     setup.add_argument("--headed", action="store_true", help="also the full chromium")
@@ -594,13 +597,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "ensure":
         return ensure(headed=args.headed, firefox=args.firefox, webkit=args.webkit)
+    if args.browser is None and args.executable is None:
+        return which_lanes(headed=args.headed)
     try:
-        choice = choose_browser(args.browser, headed=args.headed, explicit=args.executable)
+        choice = choose_browser(args.browser or "chromium", headed=args.headed, explicit=args.executable)
     except BrowserUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(choice.describe())
     return 0
+
+
+def which_lanes(*, headed: bool = False, out=print, err=None) -> int:
+    """Print every lane's browser, one line each as `which --browser NAME` prints it, or
+    `NAME: none, its tests will be skipped: <why> (fix: <how>)` as pytest's header says it.
+
+    1 when Chromium (required) is missing or a setting of the user's names no browser, else 0.
+    """
+    err = err or (lambda line: print(line, file=sys.stderr))
+    status = 0
+    lanes = [(name, functools.partial(choose_browser, name, headed=headed and name == "chromium"))
+             for name in BROWSER_NAMES]
+    lanes.append(("webkitgtk", find_webkitgtk))
+    for name, find in lanes:
+        try:
+            out(find().describe())
+        except BrowserUnavailable as error:
+            if error.setting or name == "chromium":
+                err(f"error: {error}")
+                status = 1
+            else:
+                out(f"{name}: none, its tests will be skipped: {error.one_line()}")
+    return status
 
 
 if __name__ == "__main__":

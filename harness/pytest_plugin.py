@@ -9,7 +9,8 @@ chain so its options (`--browser`, `--headed`, `--tracing`, `--output`) keep wor
 * `klaviyo_routing`: the test's browser context routed to the stand-in (production Klaviyo URLs
   keep working; any other non-local request is blocked and listed).
 * `klaviyo_page`: pytest-playwright's `page`, routed.
-* `klaviyo_shop`: open HTML on the storefront origin `https://shop.test`.
+* `klaviyo_shop`: open HTML on the storefront origin `https://shop.test`; `open()` returns the
+  page it opened, which is `klaviyo_page`.
 """
 
 from __future__ import annotations

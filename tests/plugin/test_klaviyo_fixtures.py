@@ -64,3 +64,51 @@ def test_plugin_is_registered_under_its_entry_point_name(pytester: pytest.Pytest
     config = pytester.parseconfigure()
     assert config.pluginmanager.get_plugin("klaviyo_snippets") is harness.pytest_plugin
     assert config.pluginmanager.get_plugin("klaviyo_snippets_browser") is not None
+
+
+TRIAL_CONFTEST = '''
+import pytest
+from harness.stub import StubSettings
+
+@pytest.fixture(scope="session")
+def klaviyo_stub_settings():
+    return StubSettings(company_ids=("ABC999",))  # the page's XyZ123 is not this account's
+'''
+
+TRIAL_TESTS = f'''
+PAGE = {PAGE!r}
+IDENTIFY = "klaviyo.identify({{email: 'a@example.com'}});"
+BUTTON = "<button id='add' onclick=\\"klaviyo.track('Added to Cart', {{$value: 29.98}})\\">Add</button>"
+
+def test_wrong_company_id(klaviyo_shop, klaviyo_stub):
+    klaviyo_shop.open(PAGE % (IDENTIFY + "klaviyo.track('Added to Cart', {{$value: 29.98}});"))
+    klaviyo_stub.wait_for(lambda: len(klaviyo_stub.requests()) >= 2, 5)
+    klaviyo_stub.expect_event("Added to Cart", value=29.98, timeout=1)
+
+def test_dropped_by_a_fault(klaviyo_shop, klaviyo_page, klaviyo_stub):
+    page = klaviyo_shop.open(BUTTON + (PAGE % IDENTIFY).replace("XyZ123", "ABC999"))  # the right account
+    assert page is klaviyo_page
+    klaviyo_stub.wait_for(lambda: klaviyo_stub.events(metric="__activity__"), 5)
+    klaviyo_stub.inject_fault("drop", 1, path="/client/events")
+    page.click("#add")
+    klaviyo_stub.wait_for(lambda: [r for r in klaviyo_stub.requests() if (r["response"] or {{}}).get("status") == 0], 5)
+    klaviyo_stub.expect_event("Added to Cart", value=29.98, timeout=1)
+'''
+
+
+@pytest.mark.browser
+def test_failure_message_names_refused_and_unanswered_requests(pytester: pytest.Pytester, monkeypatch):
+    """The user trial: a wrong company id, and a scripted drop, each said in the failure message."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    pytester.makeconftest(TRIAL_CONFTEST)
+    pytester.makepyfile(test_trial=TRIAL_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "--output", "out",
+                                           timeout=120)
+    result.assert_outcomes(failed=2)
+    wrong, _, dropped = result.stdout.str().partition("_ test_dropped_by_a_fault")
+    assert "E       no events were received at all." in wrong
+    assert "E       3 requests were refused:" in wrong  # two events and an identify, no retries
+    assert "E         POST /client/events/ 400 Invalid company_id 'XyZ123': no such account. (2 times)" in wrong
+    assert "E         POST /client/profiles/ 400 Invalid company_id 'XyZ123': no such account." in wrong
+    assert "E       no events were received apart from 1 Active on Site event" in dropped
+    assert "E       1 request got no answer (scripted drop fault): POST /client/events/" in dropped

@@ -327,6 +327,66 @@ def test_which_command(tmp_path, capsys):
     assert "error: /nonexistent: no such file" in capsys.readouterr().err
 
 
+@pytest.fixture
+def no_webkitgtk(monkeypatch):
+    def missing():
+        raise BrowserUnavailable("no WebKitGTK smoke lane: no Xvfb (package xvfb)", hint="run ./bootstrap --webkit")
+
+    monkeypatch.setattr(browsers, "find_webkitgtk", missing)
+
+
+def test_which_reports_every_lane(tmp_path, no_system, downloads, monkeypatch):
+    shell = _executable(tmp_path / "chromium-headless-shell")
+    firefox = _executable(tmp_path / "firefox-esr")
+    monkeypatch.setattr(browsers, "_SYSTEM_CHROMIUMS", (("chromium-headless-shell", shell, True),))
+    monkeypatch.setattr(browsers, "_SYSTEM_FIREFOXES", (("firefox-esr", firefox),))
+    monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
+    _executable(Path(downloads["webkit"]))
+    gtk = browsers.WebKitGTK("/usr/bin/WebKitWebDriver", "/usr/lib/MiniBrowser", "/usr/bin/Xvfb")
+    monkeypatch.setattr(browsers, "find_webkitgtk", lambda: gtk)
+    lines: list[str] = []
+    assert browsers.which_lanes(out=lines.append) == 0
+    assert lines == [
+        f"chromium: {shell} (system package chromium-headless-shell)",  # as `which --browser chromium` says it
+        f"firefox: {firefox} (system package firefox-esr, WebDriver BiDi)",
+        "webkit: Playwright's own build (Playwright's downloaded browser)",
+        gtk.describe(),
+    ]
+
+
+def test_which_says_why_a_lane_is_missing(tmp_path, capsys, no_system, downloads, no_webkitgtk, monkeypatch):
+    shell = _executable(tmp_path / "chromium-headless-shell")
+    monkeypatch.setattr(browsers, "_SYSTEM_CHROMIUMS", (("chromium-headless-shell", shell, True),))
+    assert browsers.main(["which"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"chromium: {shell} (system package chromium-headless-shell)"
+    assert lines[1].startswith("firefox: none, its tests will be skipped: no Firefox found: ")
+    assert lines[2].startswith("webkit: none, its tests will be skipped: no WebKit found: ")
+    assert "(fix: " in lines[2]
+    assert lines[3] == ("webkitgtk: none, its tests will be skipped: no WebKitGTK smoke lane: no Xvfb "
+                        "(package xvfb) (fix: run ./bootstrap --webkit)")
+    assert len(lines) == 4
+
+
+def test_which_without_chromium_or_with_a_wrong_setting_fails(no_system, downloads, no_webkitgtk, capsys,
+                                                             monkeypatch):
+    assert browsers.main(["which"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: no Chromium found")
+    assert captured.out.splitlines()[0].startswith("firefox: none")  # the other lanes still reported
+    monkeypatch.setenv(browsers.FIREFOX_ENV, "/nope")
+    assert browsers.main(["which"]) == 1
+    assert "error: KLAVIYO_SNIPPETS_FIREFOX=/nope: no such file" in capsys.readouterr().err
+
+
+def test_which_one_lane(tmp_path, capsys, no_system, monkeypatch):
+    firefox = _executable(tmp_path / "firefox-esr")
+    monkeypatch.setattr(browsers, "_SYSTEM_FIREFOXES", (("firefox-esr", firefox),))
+    monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
+    assert browsers.main(["which", "--browser", "firefox"]) == 0
+    assert capsys.readouterr().out == f"firefox: {firefox} (system package firefox-esr, WebDriver BiDi)\n"
+
+
 def test_module_runs_as_a_script(tmp_path):
     given = _executable(tmp_path / "chrome")
     result = subprocess.run(
