@@ -9,6 +9,7 @@ input files of the server-side commands (orders, products, dead letters), with t
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import json
 import math
 import re
@@ -202,6 +203,17 @@ def check_string(value: Any, pointer: str, *, blank_ok: bool = False) -> str:
     if not blank_ok and not value.strip():
         raise FieldError(pointer, "must not be blank")
     return value
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` (or a name under it) or a loopback address: this machine."""
+    host = host.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def is_absolute_http_url(text: str) -> bool:

@@ -26,7 +26,6 @@ import collections
 import concurrent.futures
 import hashlib
 import hmac
-import ipaddress
 import json
 import math
 import os
@@ -44,7 +43,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ._jsonapi import is_absolute_http_url, parse_json, read_text
+from ._jsonapi import is_absolute_http_url, is_loopback_host, parse_json, read_text
 from .errors import UserError
 
 __all__ = [
@@ -92,19 +91,11 @@ def check_api_url(url: str) -> str:
                         "if any)", where="--api-url",
                         hint=f"e.g. {DEFAULT_API_URL}, or http://127.0.0.1:8765 for a stand-in")
     parts = urlsplit(url)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
         raise UserError(f"{url!r} would send the private API key unencrypted over the network",
                         where="--api-url", hint="use https://, or http:// only for this machine (127.0.0.1, localhost)")
     return url
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_writable(path: str | os.PathLike[str], option: str, *, replaced: bool = False) -> None:

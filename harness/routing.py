@@ -9,13 +9,14 @@ other request is aborted and recorded. Nothing leaves the machine.
 
 from __future__ import annotations
 
-import ipaddress
 import mimetypes
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from generator._jsonapi import is_loopback_host
 
 __all__ = [
     "SITE_ORIGIN",
@@ -229,13 +230,7 @@ def _is_local(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "ws", "wss"):
         return True  # data:, blob:, about: never leave the machine
-    host = (parts.hostname or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(parts.hostname or "")
 
 
 def _file_under(root: Path, url_path: str) -> Path | None:
