@@ -62,6 +62,9 @@ def main() -> int:
             start = time.perf_counter()
             ctx, _page = new_routed_page(browser, stub)
             opens.append(time.perf_counter() - start)
+            # Let the page's own requests finish (not timed): closing under a routed request makes
+            # Playwright log a cancelled route handler.
+            _page.wait_for_load_state("networkidle")
             ctx.unroute_all(behavior="ignoreErrors")
             ctx.close()
         opens = opens[3:]
