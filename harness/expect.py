@@ -130,10 +130,12 @@ def describe_miss(stub, metric, status, properties, value, unique_id, profile, t
 
 
 def describe_failed_requests(requests: list[dict]) -> list[str]:
-    """Lines naming the requests the stand-in refused (4xx, 5xx) or never answered (status 0),
-    identical ones grouped; empty when every request was accepted. Starts with a blank line."""
+    """Lines naming the requests the stand-in refused (4xx, 5xx), never answered (status 0), or
+    answered 202 but judged lost (an identify naming an unknown exchange id), identical ones
+    grouped; empty when every request was accepted. Starts with a blank line."""
     refused: dict[tuple, int] = {}
     unanswered: dict[tuple, int] = {}
+    lost: dict[str, int] = {}
     for req in requests:
         response = req.get("response")
         if not response:
@@ -146,7 +148,15 @@ def describe_failed_requests(requests: list[dict]) -> list[str]:
         elif isinstance(code, int) and code >= 400:
             key = where + (code, _error_detail(response.get("body")))
             refused[key] = refused.get(key, 0) + 1
+        elif (req.get("judgement") or {}).get("status") == "bad":
+            item = f"{where[0]} {where[1]} {code} {_clip(str(req['judgement'].get('detail') or ''))}"
+            lost[item] = lost.get(item, 0) + 1
     lines: list[str] = []
+    if lost:
+        total = sum(lost.values())
+        lines.append("")
+        lines += _grouped(f"{_count(total, 'request')} {'was' if total == 1 else 'were'} answered but will be lost",
+                          list(lost), list(lost.values()))
     if refused:
         total = sum(refused.values())
         lines.append("")

@@ -125,3 +125,12 @@ def test_expecting_the_display_name_points_at_the_metric(stub):
     message = miss(stub, "Active on Site")
     assert 'expect_event("__activity__")' in message
     assert "similar events received (1 of 1):" in message
+
+
+def test_an_identify_answered_but_judged_lost_is_named(stub):
+    from tests.http_client import ONSITE_HEADERS, profile_body
+
+    post(f"{stub.url}/client/profiles/?company_id={KNOWN}", profile_body(_kx="nobody.XyZ123"), ONSITE_HEADERS)
+    text = miss(stub)
+    assert "1 request was answered but will be lost: POST /client/profiles/ 202" in text
+    assert "never issued" in text
