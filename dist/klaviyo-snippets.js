@@ -88,7 +88,7 @@
   }
 
   function G(r, p) {
-    for (var a = p.split("|"), i = 0, v; v == null && i < a.length; ) v = H(r, a[i++].split("."));
+    for (var a = p.split("|"), i = 0, v; (v == null || v.length === 0) && i < a.length; ) v = H(r, a[i++].split("."));
     return v;
   }
 
@@ -131,12 +131,12 @@
       v != null && (o = []);
     });
     return o && Fl(a).map(function (x) {
-      (x = C("s", x)) !== X && o.indexOf(x) < 0 && o.push(x);
+      (x = C("s", x)) !== X && (x = x.trim()) && o.indexOf(x) < 0 && o.push(x);
     }) && o;
   }
 
-  function Z(a, t) {
-    if (a[1] != null) return t = 0, Fl(a[1]).map(function (x) {
+  function Z(a, t, l) {
+    if ((l = Fl(a[1])).length) return t = 0, l.map(function (x) {
       t += Math.round(C("n", x) * a[0]);
     }), t == t ? t / a[0] : X;
   }
@@ -147,7 +147,8 @@
 
   function Fm(a) {
     for (var s = a[0][0], i = 1, x; i < a.length; i++) {
-      if ((x = C("s", a[i])) == null || x === X) return x;
+      if ((x = C("s", a[i])) === X) return X;
+      if (!x) return;
       s += x + a[0][i];
     }
     return s;
@@ -180,8 +181,12 @@
     });
   }
 
+  // A form's fields as a browser would submit them (no buttons, files, unchecked boxes or
+  // disabled fields); of fields sharing a name, the first with a value.
   function O(f) {
-    for (var o = {}, i = 0, e; e = f.elements[i++]; ) e.name && (o[e.name] = f.elements[e.name].value);
+    for (var o = {}, i = 0, e; e = f.elements[i++]; )
+      e.name && !e.disabled && !/^(button|submit|reset|image|file)$/.test(e.type) &&
+        (e.checked || !/^(checkbox|radio)$/.test(e.type)) && !o[e.name] && (o[e.name] = e.value);
     return o;
   }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from decimal import Decimal
 import re
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 from ._plan import Event, Property, dependency_order
 
-__all__ = ["evaluate", "Outcome", "js_number_string"]
+__all__ = ["evaluate", "Outcome", "js_number_string", "convert"]
 
 _INVALID = object()  # a value present but of the wrong type (JS: the sentinel X)
 _NUMERIC = re.compile(r"^[ \t]*-?[0-9]+(\.[0-9]+)?[ \t]*$")
@@ -51,22 +52,24 @@ def js_number_string(n: float | int) -> str:
     if isinstance(n, bool):
         return "true" if n else "false"
     if isinstance(n, int):
-        return str(n)
+        if abs(n) < 2**53:
+            return str(n)
+        n = float(n)  # what a JavaScript number holds
     if n == 0:
         return "0"
-    if n.is_integer() and abs(n) < 1e21:
-        return str(int(n))
-    text = repr(n)
-    if "e" in text:
-        mantissa, exp = text.split("e")
-        exp_i = int(exp)
-        if 1e-7 <= abs(n) < 1e21:  # JS writes these positionally
-            from decimal import Decimal
+    text = repr(n)  # the shortest digits that read back as n, as JavaScript picks them
+    if "e" not in text:
+        return text.removesuffix(".0")
+    if 1e-6 <= abs(n) < 1e21:  # JavaScript writes these positionally
+        return format(Decimal(text), "f")
+    mantissa, exp = text.split("e")
+    return f"{mantissa}e{'+' if int(exp) > 0 else '-'}{abs(int(exp))}"
 
-            text = format(Decimal(text), "f")
-        else:
-            text = f"{mantissa}e{'+' if exp_i > 0 else '-'}{abs(exp_i)}"
-    return text
+
+def convert(kind: str, value: Any) -> Any:
+    """`value` converted to a plan type as the runtime converts it; None when it cannot be."""
+    converted = _coerce(kind, value)
+    return None if converted is _INVALID else converted
 
 
 def _finite_number(v: Any) -> bool:
@@ -143,7 +146,7 @@ def _coerce(kind: str, v: Any) -> Any:
         if _finite_number(v) and -62135596800 <= v < 253402300800:
             ms = math.trunc(v * 1000)
             moment = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(milliseconds=ms)
-            return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+            return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
         return _INVALID
     if kind == "string_list":
         if isinstance(v, str):
@@ -180,18 +183,19 @@ def _union(values: list) -> Any:
     out: list[str] = []
     for v in _flatten(values):
         if isinstance(v, str) or isinstance(v, bool) or _finite_number(v):
-            text = _coerce("string", v)
-            if text not in out:
+            text = _coerce("string", v).strip(_JS_SPACE)
+            if text and text not in out:
                 out.append(text)
     return out
 
 
 def _sum(value: Any, digits: int) -> Any:
-    if value is None:
-        return None
+    values = _flatten(value if isinstance(value, list) else [value])
+    if not values:
+        return None  # nothing to add up (e.g. no line has a total): missing, not 0
     scale = 10**digits
     total = 0
-    for v in _flatten(value if isinstance(value, list) else [value]):
+    for v in values:
         n = _coerce("number", v)
         if n is _INVALID:
             return _INVALID
@@ -208,8 +212,8 @@ def _count(value: Any) -> Any:
 def _format(texts: list[str], values: list) -> Any:
     out = texts[0]
     for text, v in zip(texts[1:], values):
-        if v is None:
-            return None
+        if v is None or v == "":
+            return None  # an empty placeholder leaves the whole text missing
         if isinstance(v, str) or isinstance(v, bool) or _finite_number(v):
             out += _coerce("string", v) + text
         else:
@@ -239,7 +243,8 @@ class _Scope:
 
 
 def _first(*values: Any) -> Any:
-    return next((v for v in values if v is not None), None)
+    """The first value present: empty text and empty lists count as missing."""
+    return next((v for v in values if v is not None and not (isinstance(v, (str, list)) and len(v) == 0)), None)
 
 
 def _value(prop: Property, scope: _Scope) -> Any:

@@ -222,7 +222,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
         )
     if "public_key" in data:
         try:
-            check_public_key(data["public_key"])
+            data["public_key"] = check_public_key(data["public_key"])  # stripped, as the schema expects
         except PlanError as err:
             err.where = marked.where("/public_key")
             raise
@@ -547,6 +547,14 @@ def _property(name: str, spec: dict, ptr: str, marked: Marked) -> Property:
             source = Source("derive", op="union", paths=tuple(derive["union"]))
         else:
             source = Source("derive", op=op, paths=(derive[op],), digits=int(derive.get("digits", 2)))
+    if "default" in spec and source_key == "properties":
+        raise PlanError("an object built from properties: takes no default (each nested property can have its own)",
+                        where=marked.where(f"{ptr}/default", key=True), hint="move default: into the nested properties")
+    for key in ("value", "default"):
+        if key in spec and not _fits_type(kind, spec[key]):
+            raise PlanError(f"{key}: {json.dumps(spec[key], ensure_ascii=False)[:60]} is not a {kind.replace('_', ' ')}: "
+                            "every payload would leave it out with a warning",
+                            where=marked.where(f"{ptr}/{key}"), hint=f"write a {kind.replace('_', ' ')}, or change type:")
     return Property(
         name=name,
         type=kind,
@@ -558,6 +566,13 @@ def _property(name: str, spec: dict, ptr: str, marked: Marked) -> Property:
         children=children,
         pointer=ptr,
     )
+
+
+def _fits_type(kind: str, value: Any) -> bool:
+    """Whether a constant or default converts to its property's type (the runtime's rules)."""
+    from ._evaluate import convert  # the runtime's model; it imports this module
+
+    return value is None or convert(kind, value) is not None
 
 
 def _format_parts(template: str, ptr: str, marked: Marked) -> tuple[tuple[str, str], ...]:
@@ -654,14 +669,37 @@ def _check_semantics(plan: Plan, marked: Marked) -> None:
 
 @functools.cache
 def selector_problem(selector: str) -> str | None:
-    """What is wrong with a CSS selector's syntax (cssselect's parser), or None."""
+    """What is wrong with a CSS selector's syntax (cssselect's parser), or None. Syntax only: an
+    unknown pseudo-class passes. cssselect predates selector lists inside :not(), :is(), :where()
+    and :has(), which browsers accept: each list is checked on its own."""
     from cssselect import SelectorSyntaxError, parse
 
     try:
-        parse(selector)
+        parse(_without_inner_lists(selector, inner := []))
+        for part in inner:
+            parse(re.sub(r"(^|,)\s*([>+~])", r"\1* \2", part))  # :has(> img): a relative selector
     except SelectorSyntaxError as err:
         return str(err)
     return None
+
+
+def _without_inner_lists(selector: str, inner: list[str]) -> str:
+    """`selector` with the argument of each :not()/:is()/:where()/:has() replaced by `*`, the
+    arguments collected into `inner` (a parenthesis left open is left for the parser to report)."""
+    out, i = [], 0
+    for match in re.finditer(r":(?:not|is|where|has|matches)\(", selector):
+        if match.start() < i:
+            continue  # nested inside an argument already taken
+        depth, j = 1, match.end()
+        while j < len(selector) and depth:
+            depth += {"(": 1, ")": -1}.get(selector[j], 0)
+            j += 1
+        if depth:
+            break
+        out.append(selector[i:match.end()] + "*)")
+        inner.append(selector[match.end():j - 1])
+        i = j
+    return "".join(out) + selector[i:]
 
 
 def _check_scope(props: tuple[Property, ...], roots: set[str], marked: Marked, event: Event) -> None:

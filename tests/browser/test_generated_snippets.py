@@ -205,3 +205,19 @@ def test_an_anonymous_visitors_click_still_navigates(klaviyo_shop, klaviyo_stub)
     p.click("[data-klaviyo-banner]")
     p.wait_for_url("https://www.example.com/black-friday-deals", timeout=3000)
     klaviyo_stub.expect_event("Clicked Banner", status="dropped")
+
+
+def test_a_submitted_form_gives_its_fields_as_the_browser_would_submit_them(klaviyo_shop, klaviyo_stub):
+    # Of two fields named email, the one with a value; no unchecked box, no button, no disabled field.
+    form = """<form data-klaviyo-identify>
+      <input name="email" value=""><input name="email" value="ann@example.com">
+      <input type="checkbox" name="first_name" value="Tom">
+      <input name="last_name" value="Lee" disabled>
+      <button type="button" name="last_name" value="Button">x</button>
+      <button type="submit">Sign up</button></form>"""
+    head = (DIST / "install.html").read_text(encoding="utf-8")
+    p = klaviyo_shop.open(f"<!doctype html><html><head><meta charset='utf-8'>{head}</head><body>{form}</body></html>")
+    p.locator("form [type=submit]").click()
+    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
+    [profile] = klaviyo_stub.profiles()
+    assert profile["attributes"] == {"email": "ann@example.com"}

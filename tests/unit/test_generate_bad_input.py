@@ -244,3 +244,17 @@ def test_the_writer_never_writes_or_deletes_through_a_symbolic_link(tmp_path):
     code, _, err = run_cli("--out", str(out))
     assert code == 2 and "install.html is a symbolic link" in err
     assert not (elsewhere / "pwned.txt").exists()
+
+
+@pytest.mark.parametrize("selector", ["a:not(.x, .y)", "div:is(#a, .b) > span", "li:has(> a)", "a:not(:is(.x, .y), .z)"])
+def test_selectors_browsers_accept_are_accepted(selector):
+    from generator._plan import selector_problem
+
+    assert selector_problem(selector) is None
+
+
+@pytest.mark.parametrize("selector", ["a:not(.x, .y", "a:not(##x)", "[data-klaviyo-banner", "##Like"])
+def test_broken_selectors_are_refused(selector):
+    from generator._plan import selector_problem
+
+    assert selector_problem(selector)

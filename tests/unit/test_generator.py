@@ -519,7 +519,7 @@ def test_constants_defaults_and_derived_values_agree_with_the_evaluator(tmp_path
     assert first["Lines"][1] == {"Price": 2, "Meta": {"Name": "L"}} and first["Flag"] is True
     assert first["Nickname"] == "friend"  # empty text counts as missing: the default applies
     assert got[3]["calls"][0][2] == {"Const": "theme", "ConstObject": {"a": [1, "<b>"]}, "Defaulted": 0, "Nickname": "friend",
-                                     "When": "2013-12-17T16:57:03.000Z", "Where": "/", "Exact": 0}
+                                     "When": "2013-12-17T16:57:03.000Z", "Where": "/"}  # a sum of no lines is missing
 
 
 def test_esm_exports_every_event_function(default_dist, tmp_path):
@@ -583,3 +583,43 @@ def test_typescript_declarations_compile(default_dist, tmp_path):
     assert good.returncode == 0, good.stdout + good.stderr
     bad = subprocess.run([tsc, *common, "klaviyo-snippets.d.ts", "bad.ts"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode != 0 and "bad.ts(1,30): error TS2322" in bad.stdout
+
+
+EMPTY_PLAN = """\
+version: 1
+public_key: AbC123
+events:
+  empties:
+    metric: Empties
+    inputs: [thing]
+    properties:
+      Name: {type: string, from: [thing.title, thing.name]}
+      Code: {type: string, derive: {format: "{thing.id}_x"}}
+      Tags: {type: string_list, derive: {union: [thing.tags]}}
+      Total: {type: number, derive: {sum: "thing.lines[].total"}}
+"""
+
+
+def test_empty_values_count_as_missing_in_fallbacks_formats_unions_and_sums(tmp_path):
+    """Empty text falls through to the next path, an empty placeholder leaves a format missing,
+    a union keeps each trimmed value once, and a sum of nothing is missing, not 0: in node and in
+    the Python evaluator alike."""
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(EMPTY_PLAN)
+    generate(plan_path, tmp_path / "dist")
+    thing = {"title": "", "name": "N", "id": "", "tags": ["a", " a", "  ", "b"], "lines": [{"x": 1}]}
+    [got] = run_bundle(tmp_path / "dist" / "klaviyo-snippets.js", [{"fresh": True, "fn": "empties", "args": [thing]}], tmp_path)
+    assert got["calls"][0][2] == {"Name": "N", "Tags": ["a", "b"]}
+    outcome = evaluate(load_plan(plan_path).events[0], {"thing": thing, "page": {}, "now": 0})
+    assert outcome.payload == {"Name": "N", "Tags": ["a", "b"]}
+
+
+def test_numbers_become_text_exactly_as_javascript_writes_them(tmp_path):
+    from generator._evaluate import js_number_string
+
+    numbers = [0, 7, -3, 0.1, 123.5, 1e-6, 1e-7, 1.5e-7, -2.5e-8, 1e20, 1e21, 1.5e300, 2**53, 2**53 + 1,
+               12345678901234567890, 123456789012345678901, 29.979999999999997]
+    script = tmp_path / "numbers.js"
+    script.write_text(f"console.log(JSON.stringify({json.dumps(numbers)}.map(String)))")
+    run = subprocess.run([node_binary(), str(script)], capture_output=True, text=True, check=True)
+    assert [js_number_string(n) for n in numbers] == json.loads(run.stdout)
