@@ -11,7 +11,6 @@ hostile strings run through node.
 - `html_attr`, `html_text`: HTML escaping for attribute values (always double-quoted) and text.
 - `html_comment`, `js_comment`: human text inside ``<!-- -->`` / ``/* */`` that cannot end the
   comment or the surrounding script element.
-- `js_key`: an object key, bare when it is a plain identifier, else a `js_literal` string.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from json.encoder import encode_basestring_ascii as _ascii_string
 from typing import Any
 
 __all__ = [
-    "js_literal", "js_string", "json_island", "js_key", "html_attr", "html_text",
+    "js_literal", "js_string", "json_island", "html_attr", "html_text",
     "html_comment", "js_comment", "md_cell", "md_fence", "ts_key",
 ]
 
@@ -82,18 +81,7 @@ def json_island(value: Any, *, indent: int | None = None) -> str:
     return js_literal(value, indent=indent)
 
 
-_IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-# ES5 reserved words are legal property names, but old engines (and readers) stumble: quote them.
-_RESERVED = frozenset(
-    "break case catch class const continue debugger default delete do else enum export extends "
-    "false finally for function if implements import in instanceof interface let new null package "
-    "private protected public return static super switch this throw true try typeof var void while "
-    "with yield".split()
-)
-
-
-def js_key(name: str) -> str:
-    return name if _IDENT.match(name) and name not in _RESERVED else js_string(name)
+_IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*\Z")
 
 
 def ts_key(name: str) -> str:

@@ -20,7 +20,7 @@ from ._plan import Event, Property, dependency_order
 __all__ = ["evaluate", "Outcome", "js_number_string", "convert"]
 
 _INVALID = object()  # a value present but of the wrong type (JS: the sentinel X)
-_NUMERIC = re.compile(r"^[ \t]*-?[0-9]+(\.[0-9]+)?[ \t]*$")
+_NUMERIC = re.compile(r"^[ \t]*-?[0-9]+(\.[0-9]+)?[ \t]*\Z")
 _LIST_SPLIT = re.compile(r"[,\n]")
 # String.prototype.trim's whitespace: WhiteSpace and LineTerminator of ECMAScript.
 _JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"

@@ -166,7 +166,7 @@ def is_finite_number(value: int | float | Decimal) -> bool:
         return False
 
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 
 
 def check_currency(value: Any, pointer: str) -> str:
@@ -177,7 +177,7 @@ def check_currency(value: Any, pointer: str) -> str:
 
 
 # E.164: a plus, a country code that does not start with 0, at most 15 digits in all.
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_E164 = re.compile(r"^\+[1-9]\d{1,14}\Z")
 
 
 def check_phone(value: Any, pointer: str) -> str:
@@ -188,7 +188,7 @@ def check_phone(value: Any, pointer: str) -> str:
     return value
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 
 def check_email(value: Any, pointer: str) -> str:

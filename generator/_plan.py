@@ -37,7 +37,7 @@ RESERVED_INPUTS = frozenset(RUNTIME_ROOTS + (LINE_ROOT, "constructor"))  # const
 #: What each derivation yields, to check it against the declared type.
 DERIVED_TYPES = {"union": "string_list", "sum": "number", "count": "number", "format": "string"}
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-PATH_SEGMENT = re.compile(r"^[^.\[\]|]+(\[\])?$")
+PATH_SEGMENT = re.compile(r"^[^.\[\]|]+(\[\])?\Z")
 #: Words JavaScript will not take as a parameter or variable name (strict mode, ES5 and later).
 JS_RESERVED = frozenset(
     "arguments await break case catch class const continue debugger default delete do else enum "

@@ -27,7 +27,6 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         js=_escape.js_literal,
-        js_key=_escape.js_key,
         ts_key=_escape.ts_key,
         island=_escape.json_island,
         attr=_escape.html_attr,

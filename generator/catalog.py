@@ -275,7 +275,7 @@ def build_feed(products: Iterable[Mapping[str, Any]], format: str = "json", *,
 
 # XML 1.0 allows tab, newline, carriage return and most of Unicode; not other control characters.
 _XML_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\Z")
 
 
 def _xml_problems(product: Product) -> list[ProductProblem]:

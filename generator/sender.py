@@ -60,7 +60,7 @@ EVENTS_PATH = "/api/events"
 CATALOG_JOBS_PATH = "/api/catalog-item-bulk-create-jobs"
 USER_AGENT = "klaviyo-snippets (server-side sender)"
 KEY_VARIABLE = "KLAVIYO_PRIVATE_KEY"
-_PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]+$")
+_PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9_]+\Z")
 
 
 # -- the private key ---------------------------------------------------------------------------

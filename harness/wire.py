@@ -25,16 +25,16 @@ MAX_BULK_EVENTS = 1000
 
 CORS_ALLOW_HEADERS = "content-type, revision, x-klaviyo-onsite, x-klaviyo-js-url, accept, authorization"
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$")
-COMPANY_ID = re.compile(r"^[A-Za-z0-9]{6}$")
-PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9]+$")
+E164 = re.compile(r"^\+[1-9]\d{1,14}\Z")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?\Z")
+COMPANY_ID = re.compile(r"^[A-Za-z0-9]{6}\Z")
+PRIVATE_KEY = re.compile(r"^pk_[A-Za-z0-9]+\Z")
 ISO_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?\Z"
 )
 # [inferred] ISO 4217 codes are upper case; the spec says only "string". Any case is accepted.
-CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
 EARLIEST_EVENT_TIME = datetime(1990, 1, 1, tzinfo=UTC)  # "after the year 1990" [spec]
 LATEST_EVENT_AHEAD = timedelta(days=365)  # "up to 1 year in the future" [spec]
 

@@ -189,6 +189,9 @@ def test_active_on_site_on_each_load_of_an_identified_visitor(klaviyo_shop, klav
 
 def test_no_active_on_site_for_an_anonymous_visitor(klaviyo_shop, klaviyo_stub):
     p = klaviyo_shop.open(page())
+    # isIdentified() resolves only once the onsite script has loaded and drained its queue: the
+    # script ran, and decided to send nothing.
+    assert p.evaluate("() => klaviyo.isIdentified()") is False
     p.wait_for_timeout(500)
     assert klaviyo_stub.requests() == []
 

@@ -472,7 +472,7 @@ def test_webkitgtk_cookie_and_local_storage_are_set_and_read_back(webkitgtk):
     event = lane.stub.expect_event("__activity__", properties={"page": lane.server.url + "/next.html"}, status=None)
     assert event["body"]["data"]["attributes"]["profile"]["data"]["attributes"]["_kx"] == kx
     assert _wait_js(driver, "JSON.parse(localStorage.getItem('__kla_viewed'))[0][1] === 2")
-    assert len(_profile_requests(lane.stub)) >= identifies  # ($viewed_items may update the profile)
+    # The second page identifies by the exchange id alone ($viewed_items may update the profile):
     assert not [r for r in _profile_requests(lane.stub)[identifies:]
                 if "email" in ((r["body"] or {}).get("data", {}).get("attributes") or {})]
 
@@ -497,8 +497,8 @@ def test_webkitgtk_event_tracked_as_a_form_navigates_away(webkitgtk):
     deadline = time.monotonic() + 5
     while "?to=" not in driver.current_url and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(1)
-    arrived = bool(lane.stub.events(metric="Shared Article"))
+    assert "?to=" in driver.current_url, "the form never navigated"
+    arrived = bool(lane.stub.wait_for(lambda: lane.stub.events(metric="Shared Article"), 1))
     assert arrived is not LOST_WHEN_THE_PAGE_NAVIGATES["webkitgtk"], (
         f"WebKitGTK {'now delivers' if arrived else 'now loses'} an event tracked as the page navigates: "
         "update LOST_WHEN_THE_PAGE_NAVIGATES and docs/browsers.md")

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import html
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator import generate, load_plan
-from generator._escape import html_attr, html_comment, js_comment, js_key, js_literal, json_island
+from generator._escape import html_attr, html_comment, js_comment, js_literal, json_island, ts_key
 
 HOSTILE = [
     "</script>", "</SCRIPT >", "</script", "<script>", "<!--", "-->", "--!>", "<!-", "]]>", "*/", "/*", "//",
@@ -95,8 +97,8 @@ def test_comment_and_attribute_escapers_cannot_break_out(value):
     assert "<" not in html and ">" not in html
     attr = html_attr(value)
     assert '"' not in attr and "<" not in attr and ">" not in attr
-    key = js_key(value) if value else '""'
-    assert key == value or key == js_literal(value)
+    key = ts_key(value) if value else '""'
+    assert key == (value if re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", value) else js_literal(value))
 
 
 NASTY = "</script><!-- \u2028'\"\\ ${x} */ 😀"
@@ -110,6 +112,22 @@ def yq(value: str) -> str:
         lambda m: chr(0x10000 + ((int(m.group(1), 16) - 0xD800) << 10) + int(m.group(2), 16) - 0xDC00),
         json.dumps(value),
     )
+
+
+class TextOfElements(HTMLParser):
+    """(tag, its text) for each element outside comments; entities decoded, as a browser reads them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.texts.append((tag, ""))
+
+    def handle_data(self, data):
+        if self.texts and data.strip():
+            tag, text = self.texts[-1]
+            self.texts[-1] = (tag, text + data)
 
 
 def test_hostile_plan_values_arrive_byte_exact(tmp_path):
@@ -135,6 +153,14 @@ def test_hostile_plan_values_arrive_byte_exact(tmp_path):
     )
     out = tmp_path / "dist"
     generate(plan, out)
+    # As text, in HTML and in Markdown: the example button reads the metric, and is the only element.
+    snippet = (out / "snippets" / "odd.html").read_text(encoding="utf-8")
+    element = TextOfElements()
+    element.feed(re.sub(r"<script[^>]*>.*?</script>", "", snippet, flags=re.S))
+    assert element.texts == [("button", "Odd " + NASTY)]
+    [row] = [line for line in (out / "README.md").read_text(encoding="utf-8").split("\n") if line.startswith("| Odd")]
+    assert "<" not in row and "\u2028" not in row  # a line separator would end the table row
+    assert html.unescape(row).startswith("| Odd </script><!-- ")
     for path in out.rglob("*"):
         if path.suffix in (".js", ".mjs", ".html"):
             text = path.read_text()

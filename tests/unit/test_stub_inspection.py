@@ -166,3 +166,26 @@ def test_other_sites_can_neither_read_nor_change_the_inspection_api(stub):
                   b'{"type": "tracking_off", "reason": "robot"}', {"Origin": "https://shop.test", "Content-Type": "text/plain"})
     assert report.status == 204 and report.headers["Access-Control-Allow-Origin"] == "*"
     assert post(stub.url + "/__stub__/reset", b"").status == 200 and stub.events() == []  # curl, Python: no Origin
+
+
+# -- the oracle itself: it must refuse what Klaviyo's schema refuses --------------------------------
+
+@pytest.mark.parametrize("path, body, words", [
+    ("/client/events", event_body(value="29.98"), "is not of type 'number'"),
+    ("/api/events", event_body(time="yesterday"), "date-time"),
+    ("/client/events", {"data": {"type": "event", "attributes": {"properties": {}}}}, "'metric' is a required property"),
+    ("/client/profiles", {"data": {"type": "profile", "attributes": {"email": 5}}}, "is not of type 'string'"),
+    ("/client/subscriptions", {"data": {"type": "subscription", "attributes": {"profile": {"data": {
+        "type": "profile", "attributes": {"email": "a@example.com"}}}}}}, "'relationships' is a required property"),
+])
+def test_the_openapi_oracle_refuses_bodies_klaviyo_refuses(path, body, words):
+    with pytest.raises(AssertionError) as refused:
+        validate_request(path, body)
+    assert words in str(refused.value)
+
+
+def test_the_openapi_oracle_accepts_the_guides_time_without_offset_unless_strict():
+    body = event_body(time="2013-12-17T16:57:03")  # how the guide writes times
+    validate_request("/api/events", body)
+    with pytest.raises(AssertionError, match="date-time"):
+        validate_request("/api/events", body, strict_formats=True)
