@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from harness import wire
 
-FAULT_KINDS = ("429", "400", "403", "500", "503", "504", "524", "drop")
+# "slow": the request is answered as usual, `delay` seconds late (a slow network or Klaviyo).
+FAULT_KINDS = ("429", "400", "403", "500", "503", "504", "524", "drop", "slow")
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,11 @@ class Fault:
     remaining: int
     path: str | None = None  # only requests to this endpoint path; None = any endpoint
     retry_after: int = 1
+    delay: float = 0.0  # seconds, for "slow"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "remaining": self.remaining, "path": self.path, "retry_after": self.retry_after}
+        return {"kind": self.kind, "remaining": self.remaining, "path": self.path, "retry_after": self.retry_after,
+                "delay": self.delay}
 
 
 class Faults:
@@ -97,15 +100,20 @@ class Faults:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
 
-    def add(self, kind: str, count: int = 1, *, path: str | None = None, retry_after: int = 1) -> None:
+    def add(self, kind: str, count: int = 1, *, path: str | None = None, retry_after: int = 1,
+            delay: float = 0.0) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {', '.join(FAULT_KINDS)}")
         if count < 1:
             raise ValueError("count must be at least 1")
         if not isinstance(retry_after, int) or retry_after < 0:
             raise ValueError("retry_after must be a whole number of seconds (Klaviyo sends integers)")
+        if not 0 <= delay <= 60:
+            raise ValueError("delay must be 0 to 60 seconds")
+        if kind == "slow" and not delay:
+            raise ValueError("a slow fault needs a delay in seconds, e.g. 0.5")
         with self._lock:
-            self._faults.append(Fault(kind, count, path, retry_after))
+            self._faults.append(Fault(kind, count, path, retry_after, float(delay)))
 
     def take(self, path: str) -> Fault | None:
         with self._lock:

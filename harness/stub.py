@@ -9,6 +9,7 @@ The inspection API under `/__stub__/` serves the same data as JSON (docs/stub.md
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import ipaddress
 import json
@@ -50,7 +51,8 @@ INSPECTION_PATHS = {
     "GET /__stub__/catalog": "catalog items created through the Catalogs API",
     "POST /__stub__/diagnostics": "where the stand-in onsite script reports (text/plain JSON)",
     "GET /__stub__/faults": "scripted faults still pending",
-    "POST /__stub__/faults": 'script faults: {"kind": "429"|"400"|"500"|"503"|"drop", "count": N, "path": "/api/events", "retry_after": 1}',
+    "POST /__stub__/faults": 'script faults: {"kind": "429"|"400"|"403"|"500"|"503"|"504"|"524"|"drop"|"slow", '
+                             '"count": N, "path": "/api/events", "retry_after": 1, "delay": 0.5}',
     "GET /__stub__/config": "this stand-in's settings",
     "POST /__stub__/reset": "forget everything: requests, events, profiles, diagnostics, faults, rate windows",
 }
@@ -212,6 +214,9 @@ class KlaviyoApp:
             return resp
 
         fault = self.faults.take(path)
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.delay)
+            fault = None  # then answered as usual
         if fault is not None:
             if fault.kind == "drop":
                 self.store.respond(rec, 0, "connection dropped (scripted fault)")
@@ -536,7 +541,7 @@ class KlaviyoApp:
         try:
             spec = await request.json()
             self.faults.add(spec["kind"], int(spec.get("count", 1)), path=spec.get("path"),
-                            retry_after=spec.get("retry_after", 1))
+                            retry_after=spec.get("retry_after", 1), delay=float(spec.get("delay", 0)))
         except (ValueError, KeyError, TypeError) as exc:
             return _json({"error": f"bad fault: {exc}", "example": {"kind": "429", "count": 2, "path": "/api/events",
                                                                      "retry_after": 1}}, 400)
@@ -720,9 +725,11 @@ class StubKlaviyo:
         self.app.clear()
         self.app.errors.clear()
 
-    def inject_fault(self, kind: str, count: int = 1, *, path: str | None = None, retry_after: int = 1) -> None:
-        """The next `count` requests (to `path`, or any endpoint) get a 429 / 500 / 503 / dropped connection."""
-        self.app.faults.add(kind, count, path=path, retry_after=retry_after)
+    def inject_fault(self, kind: str, count: int = 1, *, path: str | None = None, retry_after: int = 1,
+                     delay: float = 0.0) -> None:
+        """The next `count` requests (to `path`, or any endpoint) get the fault `kind` (FAULT_KINDS):
+        an error status, a dropped connection, or ("slow") their usual answer `delay` seconds late."""
+        self.app.faults.add(kind, count, path=path, retry_after=retry_after, delay=delay)
 
     def check(self) -> None:
         """Re-raise, on the caller's thread, the first unexpected error the server hit."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -221,3 +222,25 @@ def test_a_submitted_form_gives_its_fields_as_the_browser_would_submit_them(klav
     klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
     [profile] = klaviyo_stub.profiles()
     assert profile["attributes"] == {"email": "ann@example.com"}
+
+
+def test_a_click_that_leaves_the_page_waits_for_klaviyos_answer(klaviyo_shop, klaviyo_stub):
+    # In every engine, not only where the browser would cancel the request: with Klaviyo
+    # answering 300 ms late, the link is followed only after the answer (within the 500 ms cap).
+    p = klaviyo_shop.page
+    arrived: list[float] = []
+
+    def destination(route):
+        arrived.append(time.monotonic())
+        route.fulfill(body="<p>deals</p>", content_type="text/html")
+
+    p.route("https://www.example.com/black-friday-deals", destination)
+    klaviyo_shop.open(storefront("clicked-banner"))
+    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
+    klaviyo_stub.inject_fault("slow", path="/client/events", delay=0.3)
+    clicked = time.monotonic()
+    p.click("[data-klaviyo-banner]")
+    p.wait_for_url("https://www.example.com/black-friday-deals")
+    assert arrived and 0.28 <= arrived[0] - clicked < 1.5
+    [event] = klaviyo_stub.events(metric="Clicked Banner")
+    assert event["status"] == "good"

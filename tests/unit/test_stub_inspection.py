@@ -80,7 +80,7 @@ def test_a_dropped_call_without_a_metric_is_named_by_its_method(stub):
 
 def test_faults_can_be_scripted_over_http(stub):
     reply = post(stub.url + "/__stub__/faults", {"kind": "503", "count": 1}, {"Content-Type": "application/json"})
-    assert reply.json["faults"] == [{"kind": "503", "remaining": 1, "path": None, "retry_after": 1}]
+    assert reply.json["faults"] == [{"kind": "503", "remaining": 1, "path": None, "retry_after": 1, "delay": 0.0}]
     assert post(stub.url + CLIENT_EVENTS, event_body(), CLIENT_HEADERS).status == 503
     bad = post(stub.url + "/__stub__/faults", {"kind": "teapot"}, {"Content-Type": "application/json"})
     assert bad.status == 400
