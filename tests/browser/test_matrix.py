@@ -498,7 +498,7 @@ def test_webkitgtk_event_tracked_as_a_form_navigates_away(webkitgtk):
     while "?to=" not in driver.current_url and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "?to=" in driver.current_url, "the form never navigated"
-    arrived = bool(lane.stub.wait_for(lambda: lane.stub.events(metric="Shared Article"), 1))
+    arrived = bool(lane.stub.wait_for(lambda: lane.stub.events(metric="Shared Article"), 5))
     assert arrived is not LOST_WHEN_THE_PAGE_NAVIGATES["webkitgtk"], (
         f"WebKitGTK {'now delivers' if arrived else 'now loses'} an event tracked as the page navigates: "
         "update LOST_WHEN_THE_PAGE_NAVIGATES and docs/browsers.md")

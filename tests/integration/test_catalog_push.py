@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -95,13 +94,11 @@ def test_klaviyos_catalog_limit_is_kept_without_a_single_429(key, tmp_path, caps
     """Klaviyo's own catalog write limits (75/s, 750/min), unscaled: 120 jobs of 2 items."""
     path = synthetic_products(tmp_path / "products.jsonl", 240)
     with StubKlaviyo(settings=StubSettings(rate_limits=RateLimits.klaviyo())) as stub:
-        started = time.monotonic()
         assert push("--products", str(path), "--api-url", stub.url, "--batch-size", "2",
                     "--concurrency", "8") == 0
-        elapsed = time.monotonic() - started
+        # The stand-in enforces 75 a second: 120 requests and no 429 means the limiter held them.
         assert Counter(r["response"]["status"] for r in job_requests(stub)) == {202: 120}
         assert len(stub.catalog()) == 240
-    assert elapsed >= 1.0  # 120 requests at 75 a second
 
 
 def test_faults_are_retried_and_every_item_lands_once(stub, key, tmp_path, capsys):
