@@ -623,3 +623,20 @@ def test_numbers_become_text_exactly_as_javascript_writes_them(tmp_path):
     script.write_text(f"console.log(JSON.stringify({json.dumps(numbers)}.map(String)))")
     run = subprocess.run([node_binary(), str(script)], capture_output=True, text=True, check=True)
     assert [js_number_string(n) for n in numbers] == json.loads(run.stdout)
+
+
+def test_the_guides_payloads_are_copied_verbatim():
+    """tests/golden/guide/payloads.json is what many tests expect: every payload the guide writes
+    out literally (klaviyo.track("Metric", {...})) must be in it unchanged."""
+    guide = ROOT.parent / "shared" / "reference" / "klaviyo-integration-guide.md"
+    if not guide.is_file():
+        pytest.skip(f"GUIDE UNAVAILABLE: {guide} is missing; cannot check the copied payloads")
+    literal = {}
+    for metric, body in re.findall(r'klaviyo\.track\("([^"]+)",\s*(\{.*?\})\);', guide.read_text(encoding="utf-8"), re.S):
+        try:
+            literal[metric] = json.loads(body)
+        except ValueError:
+            continue  # built from the page's objects (item.ProductName...), not a literal payload
+    assert len(literal) >= 7, sorted(literal)
+    for metric, payload in literal.items():
+        assert GUIDE_PAYLOADS[metric] == payload, metric
