@@ -8,23 +8,10 @@ import urllib.error
 import pytest
 
 from harness.expect import REQUESTS_SHOWN
-from harness.stub import StubKlaviyo
 from tests.http_client import CLIENT_HEADERS, event_body, post
 
 KNOWN = "XyZ123"
-
-
-@pytest.fixture(scope="module")
-def server():
-    with StubKlaviyo(company_ids=(KNOWN,)) as stub:
-        yield stub
-
-
-@pytest.fixture
-def stub(server):
-    server.reset()
-    yield server
-    server.check()
+STUB_SETTINGS = {"company_ids": (KNOWN,)}  # the `stub` fixture's (tests/conftest.py)
 
 
 def send_event(stub, body=None, *, company=KNOWN, path="/client/events/"):
