@@ -99,6 +99,12 @@ def example_element(event: Event, trigger: Trigger, sample: dict | None) -> str 
         elif value is None and name in bound and not isinstance(bound[name], (dict, list)):
             value = _text(bound[name])
         attrs.append((name, value))
+    # The rest of the sample's dataset, so the element carries what the event reads from it.
+    named = {name for name, _ in attrs}
+    for key, value in dataset.items():
+        attr = "data-" + re.sub(r"[A-Z]", lambda m: "-" + m.group(0).lower(), str(key))
+        if attr not in named and not isinstance(value, (dict, list)):
+            attrs.append((attr, _text(value)))
     rendered = "".join(f' {name}="{html_attr(value)}"' if value is not None else f" {name}" for name, value in attrs)
     if trigger.kind == "click":
         label = dataset.get("klaviyoBanner") or parts["id"] or event.label

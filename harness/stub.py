@@ -494,7 +494,7 @@ class KlaviyoApp:
                     "metric": report.get("metric"),
                     # trackViewedItem and identify have no metric: name the call instead.
                     "display_name": wire.DISPLAY_NAMES.get(report.get("metric"), report.get("metric"))
-                    or (str(report["method"]) if report.get("method") else None),
+                    or wire.METHOD_DISPLAY_NAMES.get(report.get("method"), report.get("method")),
                     "status": "dropped",
                     "http_status": None,
                     "reasons": [{"pointer": None, "detail": report.get("reason"), "code": "dropped_by_onsite_script"}],

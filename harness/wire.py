@@ -574,8 +574,9 @@ VALIDATORS = {
 }
 
 
-# The onsite script's display names for its internal metrics.
+# The onsite script's display names for its internal metrics, and for the calls that carry none.
 DISPLAY_NAMES = {"__activity__": "Active on Site"}
+METHOD_DISPLAY_NAMES = {"identify": "Identify", "trackViewedItem": "Recently Viewed Items"}
 
 
 def metric_name(event_attributes: dict) -> str | None:

@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from harness import wire
+
 STATUSES = ("good", "bad", "duplicate", "dropped", "warning", "pending")
 
 # Header names whose values are secrets wherever they appear (the store already redacts
@@ -118,7 +120,7 @@ def _profile_request_kind(body: Any) -> str:
     return "identify"
 
 
-METHOD_LABELS = {"identify": "Identify", "trackViewedItem": "Recently Viewed Items"}
+METHOD_LABELS = wire.METHOD_DISPLAY_NAMES
 
 
 def _value_subject(value: Any) -> str:
@@ -231,8 +233,11 @@ def build_entries(
             kind = "track" if isinstance(name, str) else None
         else:
             label = f"{r.get('method')} {r.get('path')}"
+        judgement = r.get("judgement") or {}
         if response is None:
             status, reasons = "pending", []
+        elif judgement.get("status") == "bad":  # answered 202, lost at Klaviyo (an unknown exchange id)
+            status, reasons = "bad", [{"detail": judgement.get("detail"), "pointer": None, "code": "judged_bad"}]
         elif 200 <= int(response.get("status") or 0) < 300:
             status, reasons = "good", []
         else:

@@ -233,3 +233,13 @@ def test_verify_generated_storefront_escapes_metric_names_in_its_pages(tmp_path)
     _, pages = generated_storefront(tmp_path / "dist", plan)
     page = pages["/viewed-product.html"]
     assert "<title>Viewed Product&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>" in page
+
+
+def test_the_example_element_carries_the_samples_whole_dataset():
+    from generator._markup import example_element
+
+    banner = next(e for e in load_plan().events if e.metric == "Clicked Banner")
+    [trigger] = [t for t in banner.triggers if t.kind == "click"]
+    sample = {"banner": {"href": "/deals", "dataset": {"klaviyoBanner": "Sale", "productId": "1111"}}}
+    element = example_element(banner, trigger, sample)
+    assert 'data-klaviyo-banner="Sale"' in element and 'data-product-id="1111"' in element

@@ -75,7 +75,7 @@ def test_a_dropped_call_without_a_metric_is_named_by_its_method(stub):
               "args": [{"Title": "Mug"}], "page": "https://shop.test/"}
     assert post(stub.url + f"/__stub__/diagnostics?company_id={PUBLIC_KEY}", report, {"Content-Type": "text/plain"}).status == 204
     [event] = stub.events(status="dropped")
-    assert (event["metric"], event["display_name"]) == (None, "trackViewedItem")
+    assert (event["metric"], event["display_name"]) == (None, "Recently Viewed Items")
 
 
 def test_faults_can_be_scripted_over_http(stub):

@@ -95,7 +95,8 @@
     var args = call.args || [];
     var parts = [];
     for (var i = 0; i < args.length; i++) {
-      parts.push(pretty(args[i]));
+      // JavaScript as the page wrote it: a metric name is a quoted string.
+      parts.push(typeof args[i] === 'string' ? JSON.stringify(args[i]) : pretty(args[i]));
     }
     return 'klaviyo.' + (call.method || '?') + '(' + parts.join(', ') + ')';
   }
@@ -115,7 +116,7 @@
       parts.push(d.request.method + ' ' + d.request.path);
       parts.push(d.http_status ? String(d.http_status) : 'no answer yet');
     } else if (d.source === 'snippet') {
-      parts.push('generated code: nothing sent');
+      parts.push(d.status === 'warning' ? 'generated code: sent, a value left out' : 'generated code: nothing sent');
     } else {
       parts.push('onsite script: nothing sent');
     }
