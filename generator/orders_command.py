@@ -48,8 +48,8 @@ def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_s
                        help=f"the state file: what was accepted, so a re-run sends nothing twice "
                             f"(default: the input file's name + {state_suffix})")
     state.add_argument("--no-state", action="store_true",
-                       help="keep no state file (every run sends everything; Klaviyo's unique_id "
-                            "dedup keeps one copy of each event)")
+                       help="keep no state file (every run sends everything; Klaviyo keeps one copy: "
+                            "of each event by its unique_id, of each catalog item by its id)")
     parser.add_argument("--rebind-state", action="store_true",
                         help="accept a state file written for another key or --api-url (the same "
                              "account with a rotated key)")
@@ -340,8 +340,10 @@ def _sync(args: argparse.Namespace) -> int:
         else:
             pending.append(work)
     tally, aborted = send_and_record(args, sender, pending, state=state, dead=dead, key=key, unit="events")
-    return finish(_event_summary(f"orders sync to {args.api_url} ({where})", tally, already, refused,
+    code = finish(_event_summary(f"orders sync to {args.api_url} ({where})", tally, already, refused,
                                  dead, state_path, time.monotonic() - started), tally, aborted, sender)
+    # Events refused earlier and not resent are still failures waiting in the dead-letter file.
+    return EXIT_FAILED if code == EXIT_OK and refused else code
 
 
 def _event_summary(title: str, tally: snd.Tally, already: int, refused: int, dead: snd.DeadLetters,

@@ -709,8 +709,9 @@ class DeadLetters:
                      attempts=result.attempts, transient=result.transient, state=self.state_path,
                      body=work.body)
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
-        if self._handle is None:
-            self._handle = open(self.path, "a", encoding="utf-8")
+        if self._handle is None:  # customers' data: readable by its owner only, like the state file
+            self._handle = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+                                     "a", encoding="utf-8")
         self._handle.write(redact(line, secret) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())

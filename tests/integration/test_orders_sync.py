@@ -305,9 +305,12 @@ def test_a_refused_event_is_dead_lettered_then_fixed_and_replayed(stub, key, ord
     assert entry["body"]["data"]["attributes"]["unique_id"] == "9001"
     assert "accepted (202)             17" in out and "failed                     1" in out
 
-    # A re-run does not send the same refused body again (it would fail again).
+    assert dead_file.stat().st_mode & 0o777 == 0o600  # customers' data: its owner's only
+
+    # A re-run does not send the same refused body again (it would fail again), and still exits 1:
+    # the failure is waiting in the dead-letter file (cron must not call this a success).
     before = len(stub.requests())
-    assert sync("--orders", str(orders), "--api-url", stub.url) == 0
+    assert sync("--orders", str(orders), "--api-url", stub.url) == 1
     assert len(stub.requests()) == before
     assert "refused earlier, unchanged (not resent)  1" in capsys.readouterr().out
 
