@@ -45,6 +45,8 @@ JS_RESERVED = frozenset(
     "let new null package private protected public return static super switch this throw true "
     "try typeof var void while with yield undefined nan infinity".split()
 )
+#: Names on klaviyoSnippets (and in its ES module) that are not events.
+BUNDLE_NAMES = frozenset({"version", "klaviyoSnippets", "default"})
 
 
 class PlanError(UserError):
@@ -229,7 +231,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
     _check_values(data, "", marked)
     _validate_schema(data, marked)
     events = tuple(
-        _event(key, spec, marked) for key, spec in data["events"].items()
+        _event(key, spec, marked) for key, spec in _distinct_functions(data["events"], marked)
     )
     plan = Plan(
         path=plan_path,
@@ -429,15 +431,42 @@ def _explain(err, data: Any) -> _Found:
 # --------------------------------------------------------------------------- building
 
 
+def _function_name(key: str) -> str:
+    """An event id as its JavaScript function: added_to_cart -> addedToCart."""
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest if part)
+
+
+def _distinct_functions(events: dict, marked: Marked):
+    """The events, refusing two ids that name one function (step_2 and step2 are both step2):
+    the second would silently replace the first, and the ES module would not load."""
+    seen: dict[str, str] = {}
+    for key, spec in events.items():
+        function = _function_name(key)
+        if function in seen:
+            raise PlanError(
+                f"event ids {seen[function]!r} and {key!r} both name the JavaScript function {function!r}",
+                where=marked.where(f"/events/{escape_pointer(key)}", key=True),
+                hint="rename one of them (underscores only separate words: step_2 and step2 are the same name)",
+            )
+        seen[function] = key
+        yield key, spec
+
+
 def _event(key: str, spec: dict, marked: Marked) -> Event:
     ptr = f"/events/{escape_pointer(key)}"
     method = spec.get("method", "track")
     inputs = tuple(spec.get("inputs") or ())
-    head, *rest = key.split("_")
-    function = head + "".join(part[:1].upper() + part[1:] for part in rest if part)
+    function = _function_name(key)
     if function in JS_RESERVED or function.lower() in JS_RESERVED:
         raise PlanError(
             f"event id {key!r} would name the JavaScript function {function!r}, a reserved word",
+            where=marked.where(ptr, key=True),
+            hint=f"rename it, e.g. {key}_event",
+        )
+    if function in BUNDLE_NAMES:
+        raise PlanError(
+            f"event id {key!r} would name the function klaviyoSnippets.{function}, which the bundle uses itself",
             where=marked.where(ptr, key=True),
             hint=f"rename it, e.g. {key}_event",
         )

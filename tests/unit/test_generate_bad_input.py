@@ -258,3 +258,18 @@ def test_broken_selectors_are_refused(selector):
     from generator._plan import selector_problem
 
     assert selector_problem(selector)
+
+
+@pytest.mark.parametrize("ids, words", [
+    (("step_2", "step2"), "event ids 'step_2' and 'step2' both name the JavaScript function 'step2'"),
+    (("version",), "klaviyoSnippets.version, which the bundle uses itself"),
+    (("klaviyo_snippets",), "klaviyoSnippets.klaviyoSnippets, which the bundle uses itself"),
+])
+def test_event_ids_that_would_clash_in_javascript_are_refused(tmp_path, ids, words):
+    events = "".join(f"  {key}:\n    metric: M {n}\n    inputs: [x]\n    properties:\n"
+                     f"      A: {{type: string, from: x.a}}\n" for n, key in enumerate(ids))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"version: 1\npublic_key: AbC123\nevents:\n{events}")
+    code, _, err = run_cli("--plan", str(plan), "--out", str(tmp_path / "dist"))
+    assert code == 2 and words in err and "Traceback" not in err
+    assert not (tmp_path / "dist").exists()
