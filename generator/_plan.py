@@ -220,7 +220,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
         raise PlanError(
             f"a tracking plan is a mapping (version, public_key, samples, events), got {_kind(data)}",
             where=marked.where(""),
-            hint="start from the default plan: snippets/plan.yaml in the project",
+            hint="start from the default plan: klaviyo-snippets init my-plan.yaml writes a copy",
         )
     if "public_key" in data:
         try:

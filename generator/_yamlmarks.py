@@ -137,7 +137,7 @@ def load_yaml(path: Path) -> Marked:
             raise UserError(
                 "the tracking plan is empty",
                 where=f"{path}:1:1",
-                hint="start from the default plan: snippets/plan.yaml in the project",
+                hint="start from the default plan: klaviyo-snippets init my-plan.yaml writes a copy",
             )
         _check_duplicates(node, path)
         data = loader.construct_document(node)

@@ -154,7 +154,9 @@ def test_every_event_of_the_plan_fired_from_the_storefront_arrives_good(page, fr
     page.get_by_label("Metric").select_option("")
     page.get_by_label("Status").select_option("bad")
     expect(screen.entries().locator("visible=true")).to_have_count(0)
+    expect(page.get_by_text("No entry matches these filters")).to_be_visible()
     page.get_by_label("Status").select_option("good")
+    expect(page.get_by_text("No entry matches these filters")).to_be_hidden()
     expect(screen.entries("Viewed Category")).to_be_visible()
     page.get_by_label("Status").select_option("")
 

@@ -297,6 +297,7 @@
     metricFilter.value = chosen;
 
     $('empty').hidden = total > 0;
+    $('none-match').hidden = !total || shown > 0;
     if (!total) {
       summary.textContent = state.notice || 'Nothing received yet.';
       return;
