@@ -412,7 +412,7 @@ _PRODUCT_METRICS = {
 class UnknownProductId:
     product_id: str
     metric: str
-    where: str  # "event 3 (Placed Order) at /data/attributes/properties/Items/1/ProductID"
+    where: str  # "event 3 (Placed Order, unique_id 1234) at /data/attributes/properties/Items/1/ProductID"
 
     def __str__(self) -> str:
         return f"{self.where}: product id {self.product_id!r} is not in the catalog"
@@ -446,8 +446,9 @@ def check_ids(event_bodies: Iterable[Mapping[str, Any]],
             for index, item in enumerate(items):
                 if isinstance(item, Mapping) and "ProductID" in item:
                     candidates.append((f"{base}/Items/{index}/ProductID", item["ProductID"]))
+        unique_id = attributes.get("unique_id")
+        which = f"{metric}, unique_id {unique_id}" if unique_id else metric  # an order's events have one
         for pointer, value in candidates:
             if str(value) not in known:
-                found.append(UnknownProductId(str(value), metric,
-                                              f"event {number} ({metric}) at {pointer}"))
+                found.append(UnknownProductId(str(value), metric, f"event {number} ({which}) at {pointer}"))
     return found

@@ -131,14 +131,20 @@ def _check(args: argparse.Namespace) -> int:
         sources.append((path, _bodies_from(data, option)))
     if not sources:
         raise UserError("nothing to check", hint="give --orders, --samples and/or --events")
-    unknown = 0
+    missing: list[str] = []
+    references = 0
     for path, bodies in sources:
         for problem in check_ids(bodies, products):
             print(f"{path}: {problem}")
-            unknown += 1
+            references += 1
+            missing += [problem.product_id] if problem.product_id not in missing else []
         print(f"{path}: {len(bodies)} events checked")
-    print(f"{unknown} product id(s) not in the catalog" if unknown else "every product id is in the catalog")
-    return 1 if unknown else 0
+    if not missing:
+        print("every product id is in the catalog")
+        return 0
+    print(f"{len(missing)} product id{'' if len(missing) == 1 else 's'} not in the catalog "
+          f"({references} reference{'' if references == 1 else 's'}): {', '.join(missing)}")
+    return 1
 
 
 def _bodies_from(data: object, option: str) -> list[dict]:

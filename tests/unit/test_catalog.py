@@ -250,7 +250,7 @@ def test_ids_missing_from_the_catalog_are_reported_with_where_they_were_sent():
     assert [(f.product_id, f.metric) for f in found] == [
         ("1112", "Placed Order"), ("1112", "Ordered Product"), ("1112", "Fulfilled Order"),
         ("9999", "Viewed Product"), ("1112", "Added to Cart"), ("1112", "Added to Cart")]
-    assert found[0].where == "event 1 (Placed Order) at /data/attributes/properties/Items/1/ProductID"
+    assert found[0].where == "event 1 (Placed Order, unique_id 1234) at /data/attributes/properties/Items/1/ProductID"
     assert str(found[3]) == ("event 5 (Viewed Product) at /data/attributes/properties/ProductID: "
                              "product id '9999' is not in the catalog")
     # bare ids work as the catalog too, and numbers match their text
