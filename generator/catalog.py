@@ -257,8 +257,9 @@ def build_feed(products: Iterable[Mapping[str, Any]], format: str = "json", *,
     for product, chunk in zip(validated, chunks):
         if len(head) + len(chunk) + len(tail) > max_bytes:
             too_big.append(ProductProblem(product.where, product["id"], None,
-                                          f"is {len(chunk)} bytes on its own, more than the "
-                                          f"{max_bytes}-byte file limit"))
+                                          f"is {len(chunk)} bytes; with the feed's own "
+                                          f"{len(head) + len(tail)} bytes around it, a file holding it "
+                                          f"exceeds the {max_bytes}-byte limit"))
             continue
         extra = len(chunk) + (len(separator) if current else 0)
         if current and size + extra > max_bytes:

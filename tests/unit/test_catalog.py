@@ -109,7 +109,7 @@ def test_a_product_larger_than_the_limit_is_reported():
     with pytest.raises(catalog.InvalidProducts) as caught:
         catalog.build_feed(products, "json", max_bytes=2000)
     (problem,) = caught.value.problems
-    assert problem.product_id == "P2" and "2000-byte file limit" in problem.reason
+    assert problem.product_id == "P2" and "exceeds the 2000-byte limit" in problem.reason and "the feed's own" in problem.reason
 
 
 def test_the_limit_cannot_pass_klaviyos():
