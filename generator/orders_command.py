@@ -174,8 +174,9 @@ def send_and_record(args: argparse.Namespace, sender: snd.Sender, works: list[sn
         if accepted is not None:
             accepted.update(k for k, outcome in result.outcomes.items() if outcome != "failed")
 
-    progress = snd.Progress(sum(len(w.keys) for w in works), unit=unit,
-                            interval=args.progress_interval) if works else None
+    per_request = max(len(w.keys) for w in works) if works else 1  # events: 1; catalog items: a batch
+    progress = snd.Progress(sum(len(w.keys) for w in works), unit=unit, interval=args.progress_interval,
+                            ceiling=args.rate.steady / 60 * per_request) if works else None
     aborted = None
     try:
         tally = sender.run(works, on_result=on_result, progress=progress)

@@ -752,8 +752,11 @@ class Progress:
 
     def __init__(self, total: int, *, stream: TextIO | None = None, unit: str = "events",
                  interval: float = 10.0, tty: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, ceiling: float | None = None):
         self.total = total
+        # The most units a second the limits allow in the long run (the steady window): the
+        # first seconds run at the burst rate, and an ETA from them alone would be too hopeful.
+        self.ceiling = ceiling
         self.stream = stream if stream is not None else sys.stderr
         self.unit = unit
         self.tty = self.stream.isatty() if tty is None else tty
@@ -770,7 +773,8 @@ class Progress:
         elapsed = max(now - tally.started, 1e-6)
         rate = tally.done / elapsed
         share = tally.done / self.total if self.total else 1.0
-        eta = (self.total - tally.done) / rate if rate > 0 else None
+        pace = min(rate, self.ceiling) if self.ceiling else rate
+        eta = (self.total - tally.done) / pace if pace > 0 else None
         text = (f"{tally.done}/{self.total} {self.unit} ({share:.0%}), {rate:.0f}/s, "
                 f"{tally.failed} failed, {tally.throttled} throttled"
                 + (f", ~{eta:.0f}s left" if eta is not None and tally.done < self.total else ""))
@@ -882,6 +886,12 @@ class Sender:
             if progress is not None:
                 progress.update(self.tally)
 
+        async def tick() -> None:  # a line even while the limiter holds every request back
+            while True:
+                await asyncio.sleep(progress.interval)
+                progress.update(self.tally)
+
+        ticker = asyncio.create_task(tick()) if progress is not None else None
         try:
             connector = aiohttp.TCPConnector(limit=self.concurrency)
             timeout = aiohttp.ClientTimeout(total=self.timeout)
@@ -892,6 +902,8 @@ class Sender:
                 if workers:
                     await asyncio.gather(*workers)
         finally:
+            if ticker is not None:
+                ticker.cancel()
             for sig in installed:
                 loop.remove_signal_handler(sig)
             if progress is not None:

@@ -458,3 +458,25 @@ def test_a_queued_bulk_job_is_polled_until_complete():
     [result] = run_coroutine(go())
     assert polls == ["job-1", "job-1"]
     assert [result.outcomes[k] for k in result.work.keys] == ["exists", "accepted"]
+
+
+def test_the_eta_counts_on_the_steady_rate_not_the_first_burst():
+    clock = FakeClock(10.0)
+    tally = snd.Tally(total=1000, started=0.0)
+    tally.accepted = 500  # 50/s so far, all of it burst
+    out = io.StringIO()
+    snd.Progress(1000, stream=out, tty=False, interval=0.0, clock=clock, ceiling=10.0).update(tally)
+    assert out.getvalue() == "progress: 500/1000 events (50%), 50/s, 0 failed, 0 throttled, ~50s left\n"
+
+
+def test_progress_keeps_reporting_while_every_request_waits(stub):
+    # One request answered 0.5 s late: lines keep coming while nothing settles.
+    stub.inject_fault("slow", path="/api/events", delay=0.5)
+    out = io.StringIO()
+    progress = snd.Progress(1, stream=out, tty=False, interval=0.1)
+    body = {"data": {"type": "event", "attributes": {
+        "properties": {}, "unique_id": "w1", "metric": {"data": {"type": "metric", "attributes": {"name": "Waited"}}},
+        "profile": {"data": {"type": "profile", "attributes": {"email": "a@example.com"}}}}}}
+    assert snd.Sender(stub.url, KEY).run([snd.Work.event(body)], progress=progress).accepted == 1
+    waiting = [line for line in out.getvalue().splitlines() if line.startswith("progress: 0/1")]
+    assert len(waiting) >= 3, out.getvalue()
