@@ -212,3 +212,5 @@ def test_editing_the_plan_regenerates_the_snippets_and_reloads_the_storefront(pa
         assert event["properties"]["CardID"] == "GiftCard"
         entry.locator("summary").first.click()
         expect(entry).to_contain_text("Snippet: snippets/clicked-gift-card.html")
+    # The preview has stopped: after a few seconds of retrying, the inspector says what to do.
+    expect(page.locator("#connection")).to_have_text("preview stopped? restart it", timeout=15_000)

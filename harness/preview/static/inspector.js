@@ -398,12 +398,20 @@
 
   var connection = $('connection');
   var source = new window.EventSource('/api/stream');
+  var downSince = null;
   source.addEventListener('open', function () {
+    downSince = null;
     connection.textContent = 'live';
     connection.className = 'connection live';
+    connection.title = '';
   });
   source.addEventListener('error', function () {
-    connection.textContent = 'reconnecting…';
+    // The browser retries by itself; after a few seconds, say what the user can do.
+    downSince = downSince || Date.now();
+    var long = Date.now() - downSince > 5000;
+    connection.textContent = long ? 'preview stopped? restart it' : 'reconnecting…';
+    connection.title = long ? 'No answer from the preview server: is `klaviyo-snippets preview` still running? ' +
+      'Start it again; this page reconnects by itself.' : '';
     connection.className = 'connection down';
   });
   source.addEventListener('hello', function (event) {
