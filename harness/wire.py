@@ -11,6 +11,7 @@ in docs/stub.md. Validation splits problems in two, as Klaviyo does:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -197,6 +198,7 @@ def _unknown_keys(found: Findings, obj: dict, allowed: tuple[str, ...], pointer:
             found.reject(f"{pointer}/{key}", f"'{key}' is not a valid field for the resource '{what}'")
 
 
+@functools.lru_cache(maxsize=256)  # a client sends one or two revisions; strptime is slow
 def valid_revision(text: str) -> bool:
     """`YYYY-MM-DD[.suffix]` naming a real date."""
     if not REVISION.match(text):
