@@ -48,15 +48,21 @@ class Result:
         return not self.stale
 
 
-def _previous_manifest(out_dir: Path) -> dict[str, str]:
-    """{file: sha256} as the folder's previous manifest.json recorded them, or {} without one."""
+def read_manifest(out_dir: Path) -> dict[str, Any]:
+    """The manifest.json klaviyo-snippets wrote in `out_dir`, or {} (none, unreadable, or not ours)."""
     try:
         data = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
-        if MARKER not in str(data.get("_generated", "")):
-            return {}
-        return {str(name): str(facts.get("sha256")) for name, facts in data.get("files", {}).items()}
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) and MARKER in str(data.get("_generated", "")) else {}
+
+
+def _previous_manifest(out_dir: Path) -> dict[str, str]:
+    """{file: sha256} as the folder's previous manifest.json recorded them, or {} without one."""
+    files = read_manifest(out_dir).get("files")
+    if not isinstance(files, dict):
+        return {}
+    return {str(name): str(facts.get("sha256")) for name, facts in files.items() if isinstance(facts, dict)}
 
 
 def _check_folder(folder: Path, *, write: bool) -> None:

@@ -18,12 +18,12 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import sender as snd
+from ._argtypes import checked, positive_int, positive_seconds
 from .errors import UserError
 from .orders import Order, order_events, read_orders
 
@@ -37,7 +37,7 @@ MAX_PROBLEMS_SHOWN = 10
 
 def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_suffix: str,
                      concurrency: int) -> None:
-    parser.add_argument("--api-url", type=_checked(snd.check_api_url), default=snd.DEFAULT_API_URL,
+    parser.add_argument("--api-url", type=checked(snd.check_api_url), default=snd.DEFAULT_API_URL,
                         metavar="URL",
                         help=f"where to send (default {snd.DEFAULT_API_URL}; a stand-in's URL for tests)")
     parser.add_argument("--dry-run", action="store_true",
@@ -56,55 +56,24 @@ def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_s
     parser.add_argument("--dead-letter", metavar="FILE",
                         help="where requests that failed for good go (default: the input file's "
                              "name + .dead-letter.jsonl)")
-    parser.add_argument("--rate", type=_checked(snd.Rate.parse), default=rate, metavar="BURST/STEADY",
+    parser.add_argument("--rate", type=checked(snd.Rate.parse), default=rate, metavar="BURST/STEADY",
                         help=f"requests a second / a minute (default {rate.burst}/{rate.steady}, "
                              "Klaviyo's limits; lower it to leave room for other senders on the account)")
     parser.add_argument("--windows", choices=("sliding", "fixed"), default="sliding",
                         help="how the limiter counts: sliding (default: safe whatever the server's "
                              "window alignment) or fixed (aligned to this machine's clock)")
-    parser.add_argument("--concurrency", type=_positive_int, default=concurrency, metavar="N",
+    parser.add_argument("--concurrency", type=positive_int, default=concurrency, metavar="N",
                         help=f"requests in flight at once (default {concurrency})")
-    parser.add_argument("--max-attempts", type=_positive_int, default=snd.RetryPolicy.max_attempts,
+    parser.add_argument("--max-attempts", type=positive_int, default=snd.RetryPolicy.max_attempts,
                         metavar="N", help="tries per request before it goes to the dead-letter file "
                                           f"(default {snd.RetryPolicy.max_attempts})")
-    parser.add_argument("--max-backoff", type=_positive_float, default=snd.RetryPolicy.max_delay,
+    parser.add_argument("--max-backoff", type=positive_seconds, default=snd.RetryPolicy.max_delay,
                         metavar="SECONDS", help="longest wait between retries of a 5xx or a dropped "
                                                 f"connection (default {snd.RetryPolicy.max_delay:g})")
-    parser.add_argument("--timeout", type=_positive_float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive_seconds, default=30.0, metavar="SECONDS",
                         help="longest wait for one answer (default 30)")
-    parser.add_argument("--progress-interval", type=_positive_float, default=10.0, metavar="SECONDS",
+    parser.add_argument("--progress-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
                         help="when stderr is not a terminal, print a progress line this often (default 10)")
-
-
-def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse type from a parser that raises `UserError`: argparse reports it as a usage error."""
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except UserError as error:
-            hint = f" ({error.hint})" if error.hint else ""
-            raise argparse.ArgumentTypeError(error.message + hint) from None
-    return convert
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
 
 
 def make_sender(args: argparse.Namespace, key: str, path: str) -> snd.Sender:

@@ -77,3 +77,13 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         self._thread = None
+
+
+def serve_until_interrupted(echo: Callable[[str], None]) -> None:
+    """Block the main thread while the servers run in theirs, until Ctrl-C (the foreground
+    `stub` and `preview` commands)."""
+    echo("press Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        echo("stopping")

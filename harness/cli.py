@@ -14,6 +14,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from generator._argtypes import port_number, positive_seconds
 from generator.errors import UserError
 
 
@@ -22,28 +23,6 @@ def _version() -> str:
         return metadata.version("klaviyo-snippets")
     except metadata.PackageNotFoundError:
         return "0+unknown"
-
-
-def port_number(text: str) -> int:
-    """argparse type: a TCP port, 0 meaning any free one."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give 0 (any free port) to 65535")
-    return port
-
-
-def positive_seconds(text: str) -> float:
-    """argparse type: a duration in seconds, more than 0."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: give seconds, more than 0 (e.g. 10 or 2.5)")
-    return seconds
 
 
 def _red(text: str) -> str:
@@ -199,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args, unknown = parser.parse_known_args(argv)  # an argparse type may raise UserError too
+        args, unknown = parser.parse_known_args(argv)
         if unknown:  # with the command's own usage, not the top level's
             args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         return args.run(args)

@@ -14,7 +14,6 @@ import gc
 import ipaddress
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 
 from harness import wire
-from harness._loopthread import LoopThread
+from harness._loopthread import LoopThread, serve_until_interrupted
 from harness.limits import FAULT_KINDS, Faults, RateLimits
 from harness.store import Store, new_uuid, now_iso
 
@@ -269,7 +268,7 @@ class KlaviyoApp:
         if endpoint.body == "bulk":
             attrs = payload["data"]["attributes"]
             entries = attrs["events"]["data"]
-            repeated = _repeated_in_request(entries, rec["received_at"])
+            repeated = wire.repeated_unique_ids(entries, rec["received_at"])
             for i, entry in enumerate(entries):
                 prefix = f"/data/attributes/events/data/{i}/"
                 late = [p for p in found.late if p.pointer.startswith(prefix)] + repeated
@@ -413,7 +412,7 @@ class KlaviyoApp:
         status = "good"
         if problem:
             reasons.append({"pointer": "/data/attributes/profile", "detail": problem, "code": "unknown_profile"})
-        unique = _dedup_id(attrs, rec["received_at"])
+        unique = wire.dedup_id(attrs, rec["received_at"])
         if reasons:
             status = "bad"
         # Klaviyo's dedup key: profile + metric + unique_id; client and server events never
@@ -614,31 +613,6 @@ def _track_properties(args: object) -> dict | None:
     return None
 
 
-def _dedup_id(attrs: dict, received_at: str) -> str:
-    """An event's unique_id, or Klaviyo's default: its time (or the time received), to the second."""
-    if attrs.get("unique_id"):
-        return attrs["unique_id"]
-    when = wire.parse_datetime(attrs.get("time") or received_at)
-    return "time:" + when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _repeated_in_request(entries: list[dict], received_at: str) -> list[wire.Problem]:
-    """A bulk request repeating a unique_id for one metric fails as a whole [spec]: "the request
-    will fail and no events will be processed" (answered 202, each event bad [inferred])."""
-    seen, repeated = set(), []
-    for i, entry in enumerate(entries):
-        attrs = entry["attributes"]
-        key = (wire.metric_name(attrs), _dedup_id(attrs, received_at))
-        if key in seen:
-            repeated.append(f"{key[0]!r} with unique_id {key[1]!r} (event {i})")
-        seen.add(key)
-    if not repeated:
-        return []
-    return [wire.Problem("/data/attributes/events/data",
-                         "a unique_id is repeated for the same profile and metric in this request, so no event "
-                         f"of it is processed: {'; '.join(repeated)}", status=202, code="repeated_unique_id")]
-
-
 async def _read_limited(request: web.Request, limit: int) -> tuple[bytes, bool]:
     """The body, reading at most limit+1 bytes; (bytes, too_big)."""
     chunks, size = [], 0
@@ -794,9 +768,6 @@ def serve_forever(host: str, port: int, settings: StubSettings, *, echo=print) -
         echo(f"  client API      {stub.url}/client/events/?company_id=<PUBLIC_KEY>")
         echo(f"  server API      {stub.url}/api/events/  (Authorization: Klaviyo-API-Key pk_...)")
         echo(f"  inspection      {stub.url}/__stub__/events   (all paths: {stub.url}/__stub__/)")
-        echo("press Ctrl-C to stop")
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        echo("stopping")
+        serve_until_interrupted(echo)
     finally:
         stub.close()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from generator._writer import read_manifest
 from generator.errors import UserError
 from harness.browsers import choose_browser, context_options
 from harness.routing import SITE_ORIGIN, pumping_sleep, route_to_stub
@@ -173,8 +174,9 @@ def generated_storefront(out_dir: Path, plan_path: Path | None = None) -> tuple[
     install = out_dir / "install.html"
     if not install.is_file():
         raise UserError(f"{out_dir} has no install.html", hint=f"run: klaviyo-snippets generate --out {out_dir}")
-    plan = load_plan(plan_path or _manifest_plan(out_dir))
-    recorded = _manifest(out_dir).get("plan") or {}
+    recorded = read_manifest(out_dir).get("plan")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    plan = load_plan(plan_path or _recorded_plan(out_dir, recorded.get("path")))
     if recorded.get("sha256") and recorded["sha256"] != plan.sha256:
         raise UserError(
             f"{out_dir} was not generated from {'the built-in plan' if plan.is_default else plan.path} "
@@ -200,18 +202,9 @@ def generated_storefront(out_dir: Path, plan_path: Path | None = None) -> tuple[
     return visits, pages
 
 
-def _manifest(out_dir: Path) -> dict:
-    try:
-        data = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _manifest_plan(out_dir: Path) -> Path | None:
+def _recorded_plan(out_dir: Path, path: object) -> Path | None:
     """The plan `out_dir` was generated from, as its manifest records it (None: the built-in
     plan). Recorded relative to the output folder's parent, as `generate` writes it."""
-    path = (_manifest(out_dir).get("plan") or {}).get("path")
     if not isinstance(path, str) or path == "default":
         return None
     plan = out_dir.resolve().parent / path

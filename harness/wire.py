@@ -587,3 +587,28 @@ def metric_name(event_attributes: dict) -> str | None:
     except (KeyError, TypeError):
         return None
     return name if isinstance(name, str) else None
+
+
+def dedup_id(attrs: dict, received_at: str) -> str:
+    """An event's unique_id, or Klaviyo's default: its time (or the time received), to the second."""
+    if attrs.get("unique_id"):
+        return attrs["unique_id"]
+    when = parse_datetime(attrs.get("time") or received_at)
+    return "time:" + when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def repeated_unique_ids(entries: list[dict], received_at: str) -> list[Problem]:
+    """A bulk request repeating a unique_id for one metric fails as a whole [spec]: "the request
+    will fail and no events will be processed" (answered 202, each event bad [inferred])."""
+    seen, repeated = set(), []
+    for i, entry in enumerate(entries):
+        attrs = entry["attributes"]
+        key = (metric_name(attrs), dedup_id(attrs, received_at))
+        if key in seen:
+            repeated.append(f"{key[0]!r} with unique_id {key[1]!r} (event {i})")
+        seen.add(key)
+    if not repeated:
+        return []
+    return [Problem("/data/attributes/events/data",
+                    "a unique_id is repeated for the same profile and metric in this request, so no event "
+                    f"of it is processed: {'; '.join(repeated)}", status=202, code="repeated_unique_id")]

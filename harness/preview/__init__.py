@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
 
 from generator.errors import UserError
@@ -40,7 +39,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1; the stand-in listens there too)")
-    from harness.cli import port_number
+    from generator._argtypes import port_number
 
     parser.add_argument("--port", type=port_number, default=8800,
                         help="port of the preview, 0 for any free one (default: 8800)")
@@ -52,6 +51,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def run(args: argparse.Namespace, *, out=None, err=None) -> int:
+    from harness._loopthread import serve_until_interrupted
     from harness.preview.app import Preview
 
     out = out or sys.stdout
@@ -71,10 +71,7 @@ def run(args: argparse.Namespace, *, out=None, err=None) -> int:
         if preview.plan_error:
             print(f"warning: the plan has an error; the inspector shows it until it is fixed:\n{preview.plan_error}",
                   file=err, flush=True)
-        echo("press Ctrl-C to stop")
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        echo("stopping")
+        serve_until_interrupted(echo)
     finally:
         preview.close()
     return 0

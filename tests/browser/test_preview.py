@@ -172,8 +172,10 @@ def test_every_event_of_the_plan_fired_from_the_storefront_arrives_good(page, fr
     # Clear: the stand-in forgets everything and the list empties.
     page.get_by_role("button", name="Clear").click()
     expect(screen.entries()).to_have_count(0)
-    expect(page.locator("#summary")).to_contain_text("Cleared")
+    expect(page.locator("#summary")).to_contain_text("Cleared, and the shopper is signed out.")
     assert fresh.stub.events() == []
+    # ("and sign the shopper out" is ticked by default): the storefront no longer remembers them.
+    assert page.evaluate("() => localStorage.getItem('klaviyo-snippets-preview.shopper')") is None
 
 
 def test_editing_the_plan_regenerates_the_snippets_and_reloads_the_storefront(page, tmp_path):

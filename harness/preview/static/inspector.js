@@ -19,7 +19,6 @@
   var metricFilter = $('filter-metric');
   var statusFilter = $('filter-status');
   var STATUSES = ['good', 'bad', 'duplicate', 'dropped', 'warning', 'pending'];
-  var SHOPPER_KEY = 'klaviyo-snippets-preview.shopper';
 
   var state = {
     entries: {}, // key -> {data, li, profilePre}
@@ -320,22 +319,8 @@
   });
 
   // -- clear, and forgetting the shopper ----------------------------------------------------
-  function forgetShopper() {
-    var frameWindow = shop.contentWindow;
-    if (frameWindow && typeof frameWindow.klaviyoPreviewForget === 'function') {
-      frameWindow.klaviyoPreviewForget();
-    } else {
-      document.cookie = '__kla_id=; Max-Age=0; path=/';
-      try {
-        window.sessionStorage.removeItem('_kx');
-        window.localStorage.removeItem('__kla_viewed');
-        window.localStorage.removeItem('kl-post-identification-sync');
-        window.localStorage.removeItem(SHOPPER_KEY);
-      } catch (e) {
-        // nothing stored either
-      }
-    }
-  }
+  // The storefront's frame shares this page's origin, so its cookies and storage (shopper.js).
+  var forgetShopper = window.klaviyoPreviewShopper.forget;
 
   function reloadShop() {
     try {

@@ -10,7 +10,8 @@
 (function (window, document) {
   'use strict';
 
-  var SHOPPER_KEY = 'klaviyo-snippets-preview.shopper';
+  var SHOPPER_KEY = window.klaviyoPreviewShopper.key; // shopper.js
+  var forgetShopper = window.klaviyoPreviewShopper.forget;
   var statusBox = document.getElementById('shop-status');
   var hideTimer = null;
 
@@ -97,21 +98,6 @@
     box.textContent = identified() ? 'Signed in as ' + (who || 'an identified shopper') : 'Not signed in (anonymous)';
   }
 
-  function forgetShopper() {
-    var names = ['__kla_id', '__kla_off'];
-    for (var i = 0; i < names.length; i++) {
-      document.cookie = names[i] + '=; Max-Age=0; path=/';
-    }
-    try {
-      window.sessionStorage.removeItem('_kx');
-      window.localStorage.removeItem('__kla_viewed');
-      window.localStorage.removeItem('kl-post-identification-sync');
-      window.localStorage.removeItem(SHOPPER_KEY);
-    } catch (e) {
-      // storage blocked: nothing stored either
-    }
-  }
-  window.klaviyoPreviewForget = forgetShopper;
 
   // -- clicks: calls your code would make, and links that would leave the preview ---------
   document.addEventListener('click', function (event) {
