@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator import generate  # noqa: E402
+from klaviyo_snippets.generator import generate  # noqa: E402
 
 GUIDE_MIN, GUIDE_GZ = 577, 297  # the anchor from the issue
 LOADER_MIN_BUDGET, LOADER_GZ_BUDGET = 480, 280

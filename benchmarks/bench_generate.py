@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator import generate, load_plan  # noqa: E402
+from klaviyo_snippets.generator import generate, load_plan  # noqa: E402
 
 DEFAULT_TARGET = 0.150
 THOUSAND_TARGET = 1.5

@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         orders = Path(folder) / "orders.jsonl"
         events = write_orders(orders, args.orders)
         stub = subprocess.Popen(
-            [sys.executable, "-m", "harness.cli", "stub", "--port", "0", "--rate-limits", "klaviyo",
+            [sys.executable, "-m", "klaviyo_snippets", "stub", "--port", "0", "--rate-limits", "klaviyo",
              "--rate-limit-scale", str(args.scale)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         try:
             first = stub.stdout.readline()
             url = first.split(" on ", 1)[1].strip()
-            command = [sys.executable, "-m", "generator.orders_command", "sync", "--orders", str(orders),
+            command = [sys.executable, "-m", "klaviyo_snippets", "orders", "sync", "--orders", str(orders),
                        "--api-url", url, "--rate", f"{burst}/{steady}", "--windows", args.windows,
                        "--concurrency", str(args.concurrency), "--progress-interval", "5"]
             print(f"{args.orders} orders = {events} events; stand-in limits ×{args.scale:g}: "

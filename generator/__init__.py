@@ -1,129 +1,45 @@
-"""Turn a tracking plan into Klaviyo onsite JavaScript, and build the server-side payloads.
-
-The public surface of the snippet generator::
+"""Plans in, files and Klaviyo API bodies out: the library half of klaviyo-snippets.
 
     plan = load_plan("my-plan.yaml")              # or load_plan() for the default plan
     result = generate("my-plan.yaml", Path("dist"), public_key="AbC123")
     result.written, result.unchanged, result.removed, result.stale, result.manifest
 
-Everything else lives in private modules; `UserError` (from ``generator.errors``) is what every
-mistake in a plan, a key or an option raises. The names below are imported on first use, so
-``import generator.sender`` does not pay for Jinja and jsonschema.
+Subpackages, each with its own ``__all__``:
+
+* ``plan``: the tracking plan's model, loading (YAML, schema, rules) and the Python evaluator.
+* ``codegen``: JavaScript, TypeScript, HTML snippets and docs from a plan; the writer.
+* ``server``: Klaviyo's server API: request bodies, order/share/catalog builders, ``sending``.
+
+And one home each for facts every part shares: ``errors`` (the error root, `UserError`),
+``keys`` (key shapes, redaction), ``net`` (loopback, URL rules), ``resources`` (data files,
+version). No argparse and no printing here; the command line is ``klaviyo_snippets.harness.cli``.
+Names are imported on first use, so ``import klaviyo_snippets.generator.server`` does not pay
+for Jinja and jsonschema.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import importlib
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .errors import UserError
-
-if TYPE_CHECKING:
-    from ._writer import Result
+from klaviyo_snippets.generator.errors import UserError
 
 __all__ = [
     "generate", "load_plan", "default_plan_path", "schema_path", "evaluate", "file_facts",
-    "check_public_key", "generator_version",
+    "check_public_key", "version",
     "Plan", "Event", "Property", "Outcome", "Result", "UserError", "PlanError",
 ]
 
 _LAZY = {
-    "load_plan": "._plan", "check_public_key": "._plan", "Plan": "._plan", "Event": "._plan",
-    "Property": "._plan", "PlanError": "._plan",
-    "evaluate": "._evaluate", "Outcome": "._evaluate",
-    "file_facts": "._build",
-    "default_plan_path": "._resources", "schema_path": "._resources", "generator_version": "._resources",
-    "Result": "._writer",
+    "generate": "codegen", "file_facts": "codegen", "Result": "codegen",
+    "load_plan": "plan", "check_public_key": "plan", "Plan": "plan", "Event": "plan",
+    "Property": "plan", "PlanError": "plan", "evaluate": "plan", "Outcome": "plan",
+    "default_plan_path": "resources", "schema_path": "resources", "version": "resources",
 }
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def generate(
-    plan_path: str | Path | None = None,
-    out_dir: str | Path = Path("dist"),
-    *,
-    public_key: str | None = None,
-    check: bool = False,
-    csp_nonce: str | None = None,
-    inline: bool = True,
-    assets_url: str | None = None,
-) -> Result:
-    """Generate the snippets for a plan (the default plan when ``plan_path`` is None) into
-    ``out_dir``; with ``check``, write nothing and report in ``Result.stale`` what differs.
-
-    ``public_key`` overrides the plan's key; ``csp_nonce`` stamps ``nonce="..."`` on every inline
-    script (usually a template placeholder your server fills per response); ``inline=False``
-    leaves no inline code at all: install.html loads klaviyo-snippets.min.js from ``assets_url``
-    (an http(s) URL or a path starting with ``/``; default ``/``) with its SRI integrity hash.
-    """
-    with _no_gc():
-        return _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_url)
-
-
-@contextlib.contextmanager
-def _no_gc():
-    """Generation allocates many small objects and frees them all at the end; the cyclic
-    collector's passes over them cost a third of the time on large plans, for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_url) -> Result:
-    from ._build import Options, build
-    from ._plan import check_public_key, load_plan
-    from ._writer import write_outputs
-
-    plan = load_plan(plan_path)
-    if public_key is not None:
-        public_key = check_public_key(public_key, where="--public-key")
-    if csp_nonce is not None and (not csp_nonce.strip() or any(c in csp_nonce for c in "\"'<>\n\r")):
-        raise UserError(
-            f"{csp_nonce!r} cannot be a CSP nonce",
-            where="--csp-nonce",
-            hint="use base64 characters, or a template placeholder such as {{ csp_nonce }}",
-        )
-    out = Path(out_dir)
-    options = Options(public_key=public_key, csp_nonce=csp_nonce, inline=inline, assets_url=_assets_url(assets_url, inline))
-    files, manifest = build(plan, out, options)
-    return write_outputs(out, files, manifest, check=check)
-
-
-def _assets_url(url: str | None, inline: bool) -> str:
-    """The URL install.html loads the bundle from: an absolute http(s) URL or a path on the site."""
-    if url is None:
-        return "/"
-    if inline:
-        raise UserError(
-            "only applies with --no-inline: without it the bundle is inlined and no URL is used",
-            where="--assets-url",
-            hint="add --no-inline to load klaviyo-snippets.min.js from that URL, or drop --assets-url",
-        )
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        good = (parts.scheme in ("http", "https") and parts.netloc) or (not parts.netloc and url.startswith("/"))
-    except ValueError:  # an unclosed [ in the host
-        good = False
-    if not good or any(c in " \"'<>\\`" or not c.isprintable() for c in url):
-        raise UserError(
-            f"{url!r} is not a URL the bundle can be loaded from",
-            where="--assets-url",
-            hint="use an absolute URL such as https://cdn.example.com/kl/ or a path on your site such as /assets/",
-        )
-    return url

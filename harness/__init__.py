@@ -1,1 +1,6 @@
-"""The stand-in Klaviyo, its onsite script, and the browser harness that proves snippets against it."""
+"""Proving the snippets: the stand-in Klaviyo (`standin`), the browser side (`browser`), `verify`,
+`preview`, the pytest plugin and the command line (`cli`).
+
+Import from the subpackages; this package itself holds nothing, so that loading the pytest
+plugin (``klaviyo_snippets.harness.pytest_plugin``) stays cheap.
+"""

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.limits import RateLimits
-from harness.routing import SITE_ORIGIN, pumping_sleep, route_to_stub
-from harness.stub import StubKlaviyo, StubSettings
+from klaviyo_snippets.harness.standin._limits import RateLimits
+from klaviyo_snippets.harness.browser._routing import SITE_ORIGIN, pumping_sleep, route_to_stub
+from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
 
 _REPORTS = pytest.StashKey[dict]()
 
@@ -47,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: runs a real headless browser against the stand-in")
     # Registered now, after pytest-playwright, so these fixtures override its same-named ones.
-    from harness import _pytest_browser
+    from klaviyo_snippets.harness.browser import _fixtures as _pytest_browser
 
     if not config.pluginmanager.is_registered(_pytest_browser):
         config.pluginmanager.register(_pytest_browser, "klaviyo_snippets_browser")

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from generator._writer import read_manifest
-from generator.errors import UserError
-from harness.browsers import choose_browser, context_options
-from harness.routing import SITE_ORIGIN, pumping_sleep, route_to_stub
-from harness.stub import StubKlaviyo, StubSettings
+from klaviyo_snippets.generator.codegen._writer import read_manifest
+from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.harness.browser._choose import choose_browser, context_options
+from klaviyo_snippets.harness.browser._routing import SITE_ORIGIN, pumping_sleep, route_to_stub
+from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
 
 QUIET_SECONDS = 0.8  # the onsite script debounces identify by 300 ms; leave room for it
 
@@ -169,7 +169,7 @@ def generated_storefront(out_dir: Path, plan_path: Path | None = None) -> tuple[
     Each page has `install.html` in its head and the identify snippet plus the event's snippet
     in its body; the visit fires the event's click and submit triggers as a shopper would.
     """
-    from generator import load_plan
+    from klaviyo_snippets.generator import load_plan
 
     install = out_dir / "install.html"
     if not install.is_file():

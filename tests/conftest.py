@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.stub import StubKlaviyo
+from klaviyo_snippets.harness.standin._server import StubKlaviyo
 
 pytest_plugins = ["pytester"]
 

@@ -12,14 +12,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from generator.errors import UserError
+from klaviyo_snippets.generator.errors import UserError
 
 __all__ = ["Preview", "configure_parser", "main", "run"]
 
 
 def __getattr__(name: str):
     if name == "Preview":
-        from harness.preview.app import Preview
+        from klaviyo_snippets.harness.preview._app import Preview
 
         return Preview
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -39,7 +39,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     )
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1; the stand-in listens there too)")
-    from generator._argtypes import port_number
+    from klaviyo_snippets.harness.cli._options import port_number
 
     parser.add_argument("--port", type=port_number, default=8800,
                         help="port of the preview, 0 for any free one (default: 8800)")
@@ -51,8 +51,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def run(args: argparse.Namespace, *, out=None, err=None) -> int:
-    from harness._loopthread import serve_until_interrupted
-    from harness.preview.app import Preview
+    from klaviyo_snippets.harness.standin._loopthread import serve_until_interrupted
+    from klaviyo_snippets.harness.preview._app import Preview
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, *, out=None, err=None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (`python -m harness.preview`); the project's CLI wires the same."""
+    """Stand-alone entry point (`python -m klaviyo_snippets.harness.preview`); the project's CLI wires the same."""
     parser = configure_parser(argparse.ArgumentParser(prog="klaviyo-snippets preview"))
     args = parser.parse_args(argv)
     try:

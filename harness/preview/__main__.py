@@ -1,7 +1,7 @@
-"""`python -m harness.preview [--plan FILE] [--host HOST] [--port PORT]`."""
+"""`python -m klaviyo_snippets.harness.preview [--plan FILE] [--host HOST] [--port PORT]`."""
 
 import sys
 
-from harness.preview import main
+from klaviyo_snippets.harness.preview import main
 
 sys.exit(main())

@@ -12,8 +12,8 @@ import random
 
 import pytest
 
-from generator import generate
-from generator._escape import json_island
+from klaviyo_snippets.generator import generate
+from klaviyo_snippets.generator.codegen._escape import json_island
 from tests.unit.test_escaping import HOSTILE, same
 
 pytestmark = pytest.mark.browser

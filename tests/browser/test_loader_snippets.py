@@ -154,7 +154,7 @@ def test_second_include_of_the_bundle_changes_nothing(page):
 def test_strict_csp_sees_no_violation(page, tmp_path, mode):
     """Served with a Content-Security-Policy without 'unsafe-inline' or 'unsafe-eval': the nonce
     mode and the no-inline mode (external bundle pinned with SRI) both run, with no violation."""
-    from generator import generate
+    from klaviyo_snippets.generator import generate
 
     out = tmp_path / "dist"
     if mode == "nonce":
@@ -181,7 +181,7 @@ def test_strict_csp_sees_no_violation(page, tmp_path, mode):
 
 
 def test_a_tampered_bundle_is_refused_by_sri(page, tmp_path):
-    from generator import generate
+    from klaviyo_snippets.generator import generate
 
     out = tmp_path / "dist"
     generate(out_dir=out, inline=False, assets_url="/assets")

@@ -28,15 +28,15 @@ from urllib.parse import unquote
 
 import pytest
 
-from harness.browsers import (
+from klaviyo_snippets.harness.browser._choose import (
     BrowserUnavailable,
     choose_browser,
     context_options,
     find_webkitgtk,
 )
-from harness.cli import main
-from harness.routing import route_to_stub
-from harness.stub import StubKlaviyo, StubSettings
+from klaviyo_snippets.harness.cli import main
+from klaviyo_snippets.harness.browser._routing import route_to_stub
+from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
 from tests.browser.guide import (
     PUBLIC_KEY,
     TRACK_VIEWED_ITEM,
@@ -511,7 +511,7 @@ def test_webkitgtk_event_tracked_as_a_form_navigates_away(webkitgtk):
 def machine(tmp_path, monkeypatch):
     """A machine with only a Chromium; `machine.add(name)` puts WebKitWebDriver, Xvfb, apt-get or
     firefox-esr on it."""
-    from harness import browsers
+    from klaviyo_snippets.harness.browser import _choose as browsers
 
     def executable(path: Path) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -550,7 +550,7 @@ def machine(tmp_path, monkeypatch):
 
 
 def test_setup_without_root_warns_for_the_optional_lanes(machine, monkeypatch):
-    from harness import browsers
+    from klaviyo_snippets.harness.browser import _choose as browsers
 
     monkeypatch.setattr(browsers, "_is_root", lambda: False)
     lines: list[str] = []
@@ -563,7 +563,7 @@ def test_setup_without_root_warns_for_the_optional_lanes(machine, monkeypatch):
 
 
 def test_setup_as_root_installs_each_lanes_packages(machine, monkeypatch):
-    from harness import browsers
+    from klaviyo_snippets.harness.browser import _choose as browsers
 
     monkeypatch.setattr(browsers, "_is_root", lambda: True)
     machine.add("apt-get")
@@ -577,7 +577,7 @@ def test_setup_as_root_installs_each_lanes_packages(machine, monkeypatch):
 
 
 def test_setup_where_apt_get_fails_is_an_error(machine, monkeypatch):
-    from harness import browsers
+    from klaviyo_snippets.harness.browser import _choose as browsers
 
     monkeypatch.setattr(browsers, "_is_root", lambda: True)
     machine.add("apt-get")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from generator import default_plan_path
-from harness.preview import Preview
+from klaviyo_snippets.generator import default_plan_path
+from klaviyo_snippets.harness.preview import Preview
 from tests.openapi_oracle import validate_request
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""A real browser routed by `harness.routing` to a tiny local server standing in for the stub.
+"""A real browser routed by `klaviyo_snippets.harness.browser._routing` to a tiny local server standing in for the stub.
 
 The tiny server (not the real stand-in, so these tests pin the routing alone) serves an onsite
 script that posts an event with XHR, and records every request it sees.
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from harness.browsers import BrowserUnavailable, choose_browser, context_options
-from harness.routing import SITE_ORIGIN, route_to_stub
+from klaviyo_snippets.harness.browser._choose import BrowserUnavailable, choose_browser, context_options
+from klaviyo_snippets.harness.browser._routing import SITE_ORIGIN, route_to_stub
 
 pytestmark = pytest.mark.browser
 
@@ -122,7 +122,7 @@ def stub():
 
 @pytest.fixture(scope="module")
 def launch(playwright):
-    """Launch each engine once per module, as `harness.browsers` chooses it."""
+    """Launch each engine once per module, as `klaviyo_snippets.harness.browser._choose` chooses it."""
     launched: dict = {}
 
     def get(name: str):
@@ -315,7 +315,7 @@ def test_rejects_a_bad_stub_url_and_site(tmp_path):
 def test_loopback_requests_are_never_paused_for_python(url, routed):
     """The catch-all route leaves loopback out of the pattern Playwright matches in its driver, so a
     direct post to the stand-in leaves at once (a paused one can lose a race with a navigation)."""
-    from harness.routing import _ANY_BUT_LOOPBACK, _is_local
+    from klaviyo_snippets.harness.browser._routing import _ANY_BUT_LOOPBACK, _is_local
 
     assert bool(_ANY_BUT_LOOPBACK.search(url)) is routed
     if not routed:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from generator import sender as snd
-from generator.orders import order_events, placed_order_body, read_orders
-from harness.cli import main
-from harness.limits import RateLimits
-from harness.stub import StubKlaviyo, StubSettings
+from klaviyo_snippets.generator.server.sending import _sender as snd
+from klaviyo_snippets.generator.server.orders import order_events, placed_order_body, read_orders
+from klaviyo_snippets.harness.cli import main
+from klaviyo_snippets.harness.standin._limits import RateLimits
+from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ORDERS = ROOT / "examples/orders.jsonl"
@@ -332,7 +332,7 @@ def test_a_refused_event_is_dead_lettered_then_fixed_and_replayed(stub, key, ord
 def _start_sync(path: Path, url: str, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "KLAVIYO_PRIVATE_KEY": KEY, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "generator.orders_command", "sync", "--orders", str(path),
+        [sys.executable, "-m", "klaviyo_snippets", "orders", "sync", "--orders", str(path),
          "--api-url", url, *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

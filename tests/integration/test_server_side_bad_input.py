@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from generator import orders_command
-from harness.cli import main
+from klaviyo_snippets.harness.cli import orders as orders_command
+from klaviyo_snippets.harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ORDERS = ROOT / "examples/orders.jsonl"
@@ -64,7 +64,7 @@ def unprivileged(*argv: str) -> tuple[int, str, str]:
         if not shutil.which("setpriv"):
             pytest.skip("root without setpriv: file permissions cannot be tested")
         prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    done = subprocess.run([*prefix, sys.executable, "-m", "harness.cli", *argv], cwd=ROOT,
+    done = subprocess.run([*prefix, sys.executable, "-m", "klaviyo_snippets", *argv], cwd=ROOT,
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "KLAVIYO_PRIVATE_KEY": KEY})
     return done.returncode, done.stdout, done.stderr
@@ -273,8 +273,8 @@ def test_a_bad_api_url_is_refused_up_front(orders, products, capsys, url):
                                      ("https://a.klaviyo.com", True), ("http://127.0.0.1:8765", True),
                                      ("http://localhost:8765", True), ("http://[::1]:8765", True)])
 def test_api_url_sends_the_key_over_plain_http_only_to_this_machine(url, ok):
-    from generator.errors import UserError
-    from generator.sender import check_api_url
+    from klaviyo_snippets.generator.errors import UserError
+    from klaviyo_snippets.generator.server.sending._sender import check_api_url
 
     if ok:
         assert check_api_url(url) == url

@@ -1,6 +1,6 @@
-"""pytest-playwright's fixtures with `harness._pytest_browser` on top, run in pytester subprocesses.
+"""pytest-playwright's fixtures with `klaviyo_snippets.harness.browser._fixtures` on top, run in pytester subprocesses.
 
-Each run loads the overrides with `-p harness._pytest_browser` and keeps the main plugin out
+Each run loads the overrides with `-p klaviyo_snippets.harness.browser._fixtures` and keeps the main plugin out
 (`-p no:klaviyo_snippets`), except the last test, which checks the two together.
 """
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.browsers import DESKTOP_USER_AGENT, BrowserUnavailable, choose_browser
+from klaviyo_snippets.harness.browser._choose import DESKTOP_USER_AGENT, BrowserUnavailable, choose_browser
 
 REPO = Path(__file__).resolve().parents[2]
-ALONE = ("-p", "harness._pytest_browser", "-p", "no:klaviyo_snippets", "-p", "no:cacheprovider")
+ALONE = ("-p", "klaviyo_snippets.harness.browser._fixtures", "-p", "no:klaviyo_snippets", "-p", "no:cacheprovider")
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_a_browser_that_cannot_run_is_skipped_with_the_reason(pytester, run):
     _choice_or_skip("chromium")
     pytester.makeconftest(
         """
-        from harness import browsers
+        from klaviyo_snippets.harness.browser import _choose as browsers
 
         browsers._SYSTEM_FIREFOXES = (("firefox-esr", "/nonexistent/firefox-esr"),)
         real = browsers._playwright_executables
@@ -197,13 +197,13 @@ def test_device_user_agent_is_kept(pytester, run):
 
 @pytest.mark.browser
 def test_with_the_main_plugin(pytester, run):
-    """Registered by harness.pytest_plugin in its pytest_configure, as in real use."""
+    """Registered by klaviyo_snippets.harness.pytest_plugin in its pytest_configure, as in real use."""
     choice = _choice_or_skip("chromium")
     pytester.makepyfile(PAGE_TEST)
     installed = any(
         ep.name == "klaviyo_snippets" for ep in importlib.metadata.entry_points(group="pytest11")
     )
-    main_plugin = () if installed else ("-p", "harness.pytest_plugin")
+    main_plugin = () if installed else ("-p", "klaviyo_snippets.harness.pytest_plugin")
     result = run(plugins=main_plugin)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"browser: {choice.describe()}", f"*UA {DESKTOP_USER_AGENT}"])

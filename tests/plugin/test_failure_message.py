@@ -7,7 +7,7 @@ import urllib.error
 
 import pytest
 
-from harness.expect import REQUESTS_SHOWN
+from klaviyo_snippets.harness.standin._expect import REQUESTS_SHOWN
 from tests.http_client import CLIENT_HEADERS, event_body, post
 
 KNOWN = "XyZ123"

@@ -59,16 +59,16 @@ def test_plugin_fixtures_and_the_failure_message(pytester: pytest.Pytester, monk
 
 
 def test_plugin_is_registered_under_its_entry_point_name(pytester: pytest.Pytester):
-    import harness.pytest_plugin
+    import klaviyo_snippets.harness.pytest_plugin
 
     config = pytester.parseconfigure()
-    assert config.pluginmanager.get_plugin("klaviyo_snippets") is harness.pytest_plugin
+    assert config.pluginmanager.get_plugin("klaviyo_snippets") is klaviyo_snippets.harness.pytest_plugin
     assert config.pluginmanager.get_plugin("klaviyo_snippets_browser") is not None
 
 
 TRIAL_CONFTEST = '''
 import pytest
-from harness.stub import StubSettings
+from klaviyo_snippets.harness.standin._server import StubSettings
 
 @pytest.fixture(scope="session")
 def klaviyo_stub_settings():

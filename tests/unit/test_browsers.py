@@ -1,4 +1,4 @@
-"""How `harness.browsers` chooses a browser, on stand-in file trees (no browser is launched).
+"""How `klaviyo_snippets.harness.browser._choose` chooses a browser, on stand-in file trees (no browser is launched).
 
 System candidates are pointed at files made in tmp_path, and Playwright's downloads at a
 PLAYWRIGHT_BROWSERS_PATH of our own, where Playwright's driver itself says the binaries go.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.errors import UserError
-from harness import browsers
-from harness.browsers import (
+from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.harness.browser import _choose as browsers
+from klaviyo_snippets.harness.browser._choose import (
     DESKTOP_USER_AGENT,
     QUIET_CHROMIUM_ARGS,
     BrowserChoice,
@@ -390,7 +390,7 @@ def test_which_one_lane(tmp_path, capsys, no_system, monkeypatch):
 def test_module_runs_as_a_script(tmp_path):
     given = _executable(tmp_path / "chrome")
     result = subprocess.run(
-        [sys.executable, "-m", "harness.browsers", "which", "--executable", given],
+        [sys.executable, "-m", "klaviyo_snippets", "browsers", "which", "--executable", given],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[2],

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from generator import catalog, catalog_command, orders
-from generator.errors import UserError
+from klaviyo_snippets.generator.server import catalog
+from klaviyo_snippets.harness.cli import catalog as catalog_command
+from klaviyo_snippets.generator.server import orders
+from klaviyo_snippets.generator.errors import UserError
 
 from tests.openapi_oracle import validate_request
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.cli import main
+from klaviyo_snippets.harness.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTS = REPO / "examples" / "products.jsonl"

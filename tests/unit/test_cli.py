@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from klaviyo_snippets.harness.cli import main
 from tests.http_client import CLIENT_HEADERS, event_body, get, post
 
 REPO = Path(__file__).resolve().parents[2]
@@ -189,7 +189,7 @@ def test_an_unknown_option_is_reported_with_the_commands_own_usage(capsys):
 
 
 def test_verify_generated_checks_the_plan_that_made_the_folder(tmp_path, capsys):
-    from harness.verify import generated_storefront
+    from klaviyo_snippets.harness.verify import generated_storefront
 
     plan = tmp_path / "my-plan.yaml"
     plan.write_text((REPO / "snippets" / "plan.yaml").read_text(encoding="utf-8").replace(

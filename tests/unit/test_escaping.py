@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator import generate, load_plan
-from generator._escape import html_attr, html_comment, js_comment, js_literal, json_island, ts_key
+from klaviyo_snippets.generator import generate, load_plan
+from klaviyo_snippets.generator.codegen._escape import html_attr, html_comment, js_comment, js_literal, json_island, ts_key
 
 HOSTILE = [
     "</script>", "</SCRIPT >", "</script", "<script>", "<!--", "-->", "--!>", "<!-", "]]>", "*/", "/*", "//",
@@ -212,7 +212,7 @@ def test_js_literal_is_json_dumps_made_script_safe(value):
     ("https://www.example.com/deals", "https://www.example.com/deals"), ("/deals?x=1", "/deals?x=1"),
 ])
 def test_a_sample_link_in_the_example_markup_is_never_code(tmp_path, href, shown):
-    from generator._markup import example_element
+    from klaviyo_snippets.generator.codegen._markup import example_element
 
     plan = load_plan()
     banner = next(e for e in plan.events if e.metric == "Clicked Banner")
@@ -222,7 +222,7 @@ def test_a_sample_link_in_the_example_markup_is_never_code(tmp_path, href, shown
 
 
 def test_verify_generated_storefront_escapes_metric_names_in_its_pages(tmp_path):
-    from harness.verify import generated_storefront
+    from klaviyo_snippets.harness.verify import generated_storefront
 
     hostile = "Viewed Product</title><script>alert(1)</script>"
     plan = tmp_path / "plan.yaml"
@@ -236,7 +236,7 @@ def test_verify_generated_storefront_escapes_metric_names_in_its_pages(tmp_path)
 
 
 def test_the_example_element_carries_the_samples_whole_dataset():
-    from generator._markup import example_element
+    from klaviyo_snippets.generator.codegen._markup import example_element
 
     banner = next(e for e in load_plan().events if e.metric == "Clicked Banner")
     [trigger] = [t for t in banner.triggers if t.kind == "click"]

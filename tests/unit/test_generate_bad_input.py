@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.command import configure_parser, run
+from klaviyo_snippets.harness.cli.generate import configure_parser, run
 
 SECRET = "pk_" + "0123456789abcdef" * 2 + "ab"  # shaped like a Klaviyo private key
 
@@ -226,7 +226,7 @@ def test_a_tab_in_the_indentation_is_named(tmp_path):
 
 
 def test_the_writer_never_writes_or_deletes_through_a_symbolic_link(tmp_path):
-    from generator import generate
+    from klaviyo_snippets.generator import generate
 
     out = tmp_path / "dist"
     generate(out_dir=out)
@@ -248,14 +248,14 @@ def test_the_writer_never_writes_or_deletes_through_a_symbolic_link(tmp_path):
 
 @pytest.mark.parametrize("selector", ["a:not(.x, .y)", "div:is(#a, .b) > span", "li:has(> a)", "a:not(:is(.x, .y), .z)"])
 def test_selectors_browsers_accept_are_accepted(selector):
-    from generator._plan import selector_problem
+    from klaviyo_snippets.generator.plan._load import selector_problem
 
     assert selector_problem(selector) is None
 
 
 @pytest.mark.parametrize("selector", ["a:not(.x, .y", "a:not(##x)", "[data-klaviyo-banner", "##Like"])
 def test_broken_selectors_are_refused(selector):
-    from generator._plan import selector_problem
+    from klaviyo_snippets.generator.plan._load import selector_problem
 
     assert selector_problem(selector)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from generator import orders
-from generator.errors import UserError
+from klaviyo_snippets.generator.server import orders
+from klaviyo_snippets.generator.errors import UserError
 
 from tests.openapi_oracle import validate_request
 

@@ -9,7 +9,7 @@ import textwrap
 import jsonschema
 import pytest
 
-from generator import UserError, default_plan_path, generate, load_plan, schema_path
+from klaviyo_snippets.generator import UserError, default_plan_path, generate, load_plan, schema_path
 
 GOOD = """\
 version: 1
@@ -220,7 +220,7 @@ BAD_DOCUMENTS = [
 
 def _general(path):
     """What the general loader makes of a document: its data, or the error it raises."""
-    import generator._yamlmarks as ym
+    import klaviyo_snippets.generator.plan._yamlmarks as ym
 
     real = ym._fast_load
     ym._fast_load = lambda text: (_ for _ in ()).throw(ym._Unusual())
@@ -234,7 +234,7 @@ def _general(path):
 
 @pytest.mark.parametrize("text", YAML_DOCUMENTS + BAD_DOCUMENTS)
 def test_fast_yaml_loading_gives_what_the_general_loader_gives(tmp_path, text):
-    from generator._yamlmarks import load_yaml
+    from klaviyo_snippets.generator.plan._yamlmarks import load_yaml
 
     path = tmp_path / "doc.yaml"
     path.write_text(text, encoding="utf-8")
@@ -250,7 +250,7 @@ def test_fast_yaml_loading_gives_what_the_general_loader_gives(tmp_path, text):
 
 
 def test_marks_are_found_after_a_fast_load(tmp_path):
-    from generator._yamlmarks import load_yaml
+    from klaviyo_snippets.generator.plan._yamlmarks import load_yaml
 
     marked = load_yaml(default_plan_path())
     assert marked._node is None  # loaded the fast way: no node graph yet
@@ -303,11 +303,11 @@ def test_fast_schema_check_agrees_with_jsonschema():
 
     import yaml
 
-    from generator._plan import _fast_check, _validator
+    from klaviyo_snippets.generator.plan._load import _fast_check, _validator
 
     fast = _fast_check()
     assert fast is not None, "the schema uses a keyword generator/_schemafast.py does not implement"
-    plan = yaml.load(default_plan_path().read_text(), Loader=__import__("generator._yamlmarks", fromlist=["_"])._Loader)
+    plan = yaml.load(default_plan_path().read_text(), Loader=__import__("klaviyo_snippets.generator.plan._yamlmarks", fromlist=["_"])._Loader)
     rng = random.Random(3)
     docs = [plan] + _mutations(plan, rng)
     verdicts = {"valid": 0, "invalid": 0}

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from generator import default_plan_path
-from harness.preview import Preview
-from harness.preview.session import build_entries, parse_snippet_warning, redact_headers
-from harness.preview.shop import island_json, label_fields, snippet_markup
+from klaviyo_snippets.generator import default_plan_path
+from klaviyo_snippets.harness.preview import Preview
+from klaviyo_snippets.harness.preview._session import build_entries, parse_snippet_warning, redact_headers
+from klaviyo_snippets.harness.preview._shop import island_json, label_fields, snippet_markup
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,14 +202,14 @@ def test_a_broken_plan_is_shown_and_the_fixed_plan_loads(tmp_path):
 
 
 def test_a_missing_plan_is_a_user_error():
-    from generator.errors import UserError
+    from klaviyo_snippets.generator.errors import UserError
 
     with pytest.raises(UserError, match="no such plan"):
         Preview("/no/such/plan.yaml", port=0).start()
 
 
 def test_the_command_serves_until_ctrl_c_and_exits_0():
-    proc = subprocess.Popen([sys.executable, "-m", "harness.preview", "--port", "0"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "klaviyo_snippets", "preview", "--port", "0"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()

@@ -13,9 +13,9 @@ import random
 import pytest
 from aiohttp import web
 
-from generator import sender as snd
-from generator.errors import UserError
-from harness.limits import Limit, RateLimits
+from klaviyo_snippets.generator.server.sending import _sender as snd
+from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.harness.standin._limits import Limit, RateLimits
 
 KEY = "pk_unitTest0123456789secret"
 
@@ -97,7 +97,7 @@ def _refused_by_the_stand_in(arrivals: list[float], rate: snd.Rate) -> int:
 @pytest.mark.parametrize("pace", [None, 360.0, 2000.0])
 @pytest.mark.parametrize("start", [123.4, 159.97])
 def test_the_stand_ins_own_counter_never_refuses_what_the_limiter_admits(mode, pace, start):
-    """Klaviyo's limits at the stand-in (harness.limits, fixed windows on the same fake clock),
+    """Klaviyo's limits at the stand-in (klaviyo_snippets.harness.standin._limits, fixed windows on the same fake clock),
     two minute windows and more, network delays up to the guard: not one 429."""
     clock = FakeClock(1_700_000_000 + start)
     rate = snd.Rate(350, 3500)

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from generator import shares
-from generator.errors import UserError
+from klaviyo_snippets.generator.server import shares
+from klaviyo_snippets.generator.errors import UserError
 
 from tests.openapi_oracle import validate_request
 

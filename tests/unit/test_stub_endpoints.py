@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from harness.limits import Limit, RateLimits
-from harness.stub import StubKlaviyo, StubSettings
+from klaviyo_snippets.harness.standin._limits import Limit, RateLimits
+from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
 from tests.http_client import (
     CLIENT_HEADERS, ONSITE_HEADERS, PUBLIC_KEY, SERVER_HEADERS, event_body, get, post, profile_body, send,
 )
@@ -298,7 +298,7 @@ def test_concurrent_clients_are_all_recorded(stub):
 # -- Catalogs API ---------------------------------------------------------------------------
 
 def test_catalog_items_from_our_builder_are_created_once(stub):
-    from generator.catalog import catalog_item_body, read_products
+    from klaviyo_snippets.generator.server.catalog import catalog_item_body, read_products
     from tests.openapi_oracle import validate_request
 
     product = read_products("examples/products.jsonl")[0]
@@ -315,7 +315,7 @@ def test_catalog_items_from_our_builder_are_created_once(stub):
 
 
 def test_catalog_bulk_job_creates_every_item_and_reports_conflicts(stub):
-    from generator.catalog import bulk_create_job_bodies, read_products
+    from klaviyo_snippets.generator.server.catalog import bulk_create_job_bodies, read_products
 
     products = read_products("examples/products.jsonl")
     [job] = bulk_create_job_bodies(products)
@@ -342,7 +342,7 @@ def test_catalog_validation_and_auth(stub):
 
 
 def test_catalog_job_can_be_polled(stub):
-    from generator.catalog import bulk_create_job_bodies, read_products
+    from klaviyo_snippets.generator.server.catalog import bulk_create_job_bodies, read_products
 
     [job] = bulk_create_job_bodies(read_products("examples/products.jsonl"))
     created = post(stub.url + "/api/catalog-item-bulk-create-jobs", job, SERVER_HEADERS).json["data"]

@@ -1,0 +1,20 @@
+"""The tracking plan: its model (frozen dataclasses), loading (YAML with line marks, the JSON
+Schema, Klaviyo's and our own rules, each error with file:line and a JSON pointer), and the
+Python evaluator that computes, rule for rule as the generated JavaScript does, the payload an
+event sends.
+"""
+
+from __future__ import annotations
+
+from klaviyo_snippets.generator.plan._load import (
+    METHODS, PAGE_FIELDS, TYPES, Event, Plan, PlanError, Property, Source, Trigger,
+    check_public_key, dependency_order, load_plan, selector_problem,
+)
+from klaviyo_snippets.generator.plan._runtime import Outcome, convert, evaluate, js_number_string
+
+__all__ = [
+    "load_plan", "check_public_key", "selector_problem", "dependency_order",
+    "Plan", "Event", "Property", "Source", "Trigger", "PlanError",
+    "TYPES", "METHODS", "PAGE_FIELDS",
+    "evaluate", "Outcome", "convert", "js_number_string",
+]

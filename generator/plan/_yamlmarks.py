@@ -1,0 +1,401 @@
+"""Load YAML while remembering where every value came from (line and column per JSON pointer).
+
+Plan errors point at ``plan.yaml:12:5 at /events/added_to_cart/properties/$value``; this module
+supplies the line. It also refuses duplicate keys (PyYAML silently keeps the last one) and keeps
+dates as strings (YAML 1.1 would turn ``2023-10-15`` into a ``date`` that JSON cannot carry).
+
+Two ways to the same data: a fast one that builds it straight from the parser's events (plain
+mappings, lists, scalars, anchors, aliases and ``<<`` merges: what plans are made of), and the
+general one (compose the node graph, check it, construct it) for everything else and for every
+error, so messages and edge cases are the general loader's. Node marks are composed only when an
+error needs a line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from klaviyo_snippets.generator.errors import UserError
+
+__all__ = ["Marked", "load_yaml", "pointer", "escape_pointer"]
+
+
+# libyaml's parser when PyYAML was built with it: ten times faster on a large plan.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):
+    """SafeLoader without the timestamp resolver: dates stay the strings the user wrote."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def escape_pointer(token: Any) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def pointer(parts) -> str:
+    """RFC 6901 JSON pointer for a path of keys and indexes."""
+    return "".join("/" + escape_pointer(p) for p in parts) or ""
+
+
+class Marked:
+    """The loaded data and, on demand, each JSON pointer's 1-based (line, column) in the file.
+
+    Marks are collected only when an error needs one: a valid plan never pays for them."""
+
+    def __init__(self, data: Any, node: yaml.Node | None, loader: Any, path: Path, text: str):
+        self.data = data
+        self.path = path
+        self.text = text
+        self._node = node
+        self._loader = loader
+        self._tables: tuple[dict, dict, set] | None = None
+
+    def _marks(self) -> tuple[dict, dict, set]:
+        if self._tables is None and self._node is None:  # loaded the fast way: compose now
+            loader = _Loader(self.text)
+            try:
+                self._node = loader.get_single_node()
+            finally:
+                loader.dispose()
+            self._loader = loader
+            if self._node is None:  # pragma: no cover - the fast way refuses empty documents
+                self._tables = ({}, {}, set())
+        if self._tables is None:
+            marks: dict[str, tuple[int, int]] = {}
+            key_marks: dict[str, tuple[int, int]] = {}
+            containers: set[str] = set()
+            _collect(self._node, [], marks, key_marks, self._loader, set(), containers)
+            self._tables = (marks, key_marks, containers)
+        return self._tables
+
+    def _mark(self, ptr: str, key: bool) -> tuple[int, int]:
+        """The key's position for a mapping entry asked as a key or holding a container (its
+        value starts on the next line), else the value's; the nearest parent when unknown."""
+        marks, key_marks, containers = self._marks()
+        probe = ptr
+        while probe and probe not in marks and probe not in key_marks:
+            probe = probe.rsplit("/", 1)[0]
+        if probe in key_marks and (key or probe in containers or probe not in marks):
+            return key_marks[probe]
+        return marks.get(probe, (1, 1))
+
+    def where(self, ptr: str, *, key: bool = False, shown: str | None = None) -> str:
+        """``file:line:col at /pointer`` for the nearest place the pointer (or a parent) was seen;
+        ``shown`` replaces the pointer in the text (when it holds a secret)."""
+        line, col = self._mark(ptr, key)
+        return f"{self.path}:{line}:{col} at {shown or ptr or '/'}"
+
+    def line_of(self, ptr: str) -> int:
+        return self._mark(ptr, False)[0]
+
+
+def load_yaml(path: Path) -> Marked:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(
+            f"no tracking plan at {path}",
+            hint="pass --plan with the path of your plan, or omit it to use the default plan",
+        ) from None
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"{path} is not UTF-8 text ({err.reason} at byte {err.start})",
+            hint="save the plan as UTF-8",
+        ) from None
+    except IsADirectoryError:
+        raise UserError(
+            f"{path} is a folder, not a tracking plan",
+            hint="pass --plan with the path of your plan's YAML file",
+        ) from None
+    except OSError as err:
+        raise UserError(
+            f"cannot read the tracking plan {path}: {err.strerror}",
+            hint="check the file's permissions (it must be readable by you), or pass another --plan",
+        ) from None
+    try:
+        data = _fast_load(text)
+    except Exception:  # anything unusual, and every error: the general way decides and explains
+        pass
+    else:
+        if "\\u" in text or "\\U" in text:  # only escapes can make UTF-16 surrogates
+            data = _join_surrogates(data, [], path, None)
+        return Marked(data, None, None, path, text)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise UserError(
+                "the tracking plan is empty",
+                where=f"{path}:1:1",
+                hint="start from the default plan: klaviyo-snippets init my-plan.yaml writes a copy",
+            )
+        _check_duplicates(node, path)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = err.problem or "invalid YAML"
+        if err.context:
+            problem = f"{problem} ({err.context})"
+        hint = ("check the indentation and quoting on this line and the one before it; "
+                "quote values that contain ': ', '#', '{' or start with '*', '&', '!', '@' or '`'")
+        if mark and "\t" in _indentation(text, mark.line):
+            problem = "tabs are not allowed for indentation in YAML; use spaces"
+            hint = "replace the tabs at the start of this line with spaces (and set your editor to indent with spaces)"
+        raise UserError(f"YAML syntax error: {problem}", where=where, hint=hint) from None
+    except yaml.YAMLError as err:
+        raise UserError(f"YAML error: {err}", where=str(path)) from None
+    finally:
+        loader.dispose()
+    try:
+        data = _join_surrogates(data, [], path, node)
+    except RecursionError:
+        raise UserError(
+            "an alias refers to a collection that contains it (a recursive alias)",
+            where=str(path),
+            hint="a tracking plan is a tree: copy the values instead of aliasing an enclosing list or mapping",
+        ) from None
+    return Marked(data, node, loader, path, text)
+
+
+def _indentation(text: str, line: int) -> str:
+    """The leading blanks (spaces and tabs) of a 0-based line of the text."""
+    lines = text.splitlines()
+    row = lines[line] if line < len(lines) else ""
+    return row[: len(row) - len(row.lstrip(" \t"))]
+
+
+class _Unusual(Exception):
+    """Something the fast way leaves to the general loader."""
+
+
+_MERGE = object()
+_STR = "tag:yaml.org,2002:str"
+_SCALAR_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name for name in ("bool", "int", "float", "null")
+)
+
+
+def _fast_load(text: str) -> Any:
+    """The document built straight from the parser's events, as the general loader would build
+    it, or `_Unusual` (or a YAML error) when the fast way does not apply."""
+    loader = _Loader(text)
+    resolvers = _Loader.yaml_implicit_resolvers
+    constructors = loader.yaml_constructors
+    get = loader.get_event
+    scalar_node = yaml.ScalarNode
+    Scalar, MapStart, MapEnd = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
+    SeqStart, SeqEnd, Alias = yaml.SequenceStartEvent, yaml.SequenceEndEvent, yaml.AliasEvent
+    if resolvers.get(None):  # pragma: no cover - SafeLoader has no wildcard resolvers
+        raise _Unusual
+    anchors: dict[str, Any] = {}
+    named: set[str] = set()  # anchors seen so far (a second one of a name is an error)
+    # A frame per open collection: [list or pairs, is mapping, expecting a key, raw keys seen, anchor]
+    frames: list[list] = []
+    root: list = []
+    try:
+        if get().__class__ is not yaml.StreamStartEvent or get().__class__ is not yaml.DocumentStartEvent:
+            raise _Unusual
+        while True:
+            event = get()
+            kind = event.__class__
+            if kind is not Alias and getattr(event, "anchor", None) is not None:
+                if event.anchor in named:
+                    raise _Unusual
+                named.add(event.anchor)
+            if kind is Scalar:
+                value = event.value
+                tag = event.tag
+                if tag is None or tag == "!":
+                    if event.implicit[0]:
+                        for candidate, regexp in resolvers.get(value[:1], ()) if value else resolvers.get("", ()):
+                            if regexp.match(value):
+                                if candidate == "tag:yaml.org,2002:merge":
+                                    value = _MERGE
+                                elif candidate in _SCALAR_TAGS:
+                                    value = constructors[candidate](loader, scalar_node(candidate, value))
+                                else:
+                                    raise _Unusual
+                                break
+                elif tag != _STR:
+                    raise _Unusual
+                if event.anchor is not None:
+                    anchors[event.anchor] = value
+            elif kind is MapStart:
+                if event.tag not in (None, "!", "tag:yaml.org,2002:map"):
+                    raise _Unusual
+                frames.append([[], True, True, set(), event.anchor])
+                continue
+            elif kind is SeqStart:
+                if event.tag not in (None, "!", "tag:yaml.org,2002:seq"):
+                    raise _Unusual
+                frames.append([[], False, False, None, event.anchor])
+                continue
+            elif kind is MapEnd:
+                pairs, _, _, _, anchor = frames.pop()
+                value = _mapping(pairs)
+                if anchor is not None:
+                    anchors[anchor] = value
+            elif kind is SeqEnd:
+                value, _, _, _, anchor = frames.pop()
+                if anchor is not None:
+                    anchors[anchor] = value
+            elif kind is Alias:
+                if event.anchor not in anchors:  # an alias of an enclosing collection
+                    raise _Unusual
+                value = anchors[event.anchor]
+                if frames and frames[-1][1] and frames[-1][2]:  # an alias as a key
+                    raise _Unusual
+            elif kind is yaml.DocumentEndEvent:
+                break
+            else:
+                raise _Unusual
+            if not frames:
+                root.append(value)
+                continue
+            frame = frames[-1]
+            if not frame[1]:
+                frame[0].append(value)
+            elif frame[2]:
+                if kind is not Scalar:  # a complex key
+                    raise _Unusual
+                if value is not _MERGE:
+                    if event.value in frame[3]:  # a duplicate key: the general way says where
+                        raise _Unusual
+                    frame[3].add(event.value)
+                frame[0].append(value)
+                frame[2] = False
+            else:
+                frame[0].append(value)
+                frame[2] = True
+        if get().__class__ is not yaml.StreamEndEvent or len(root) != 1:
+            raise _Unusual
+        return root[0]
+    finally:
+        loader.dispose()
+
+
+def _mapping(flat: list) -> dict:
+    """A mapping from its keys and values in order, with ``<<`` merges resolved the way PyYAML
+    does: merged entries first (of a list of mappings, the last one's first), then the
+    mapping's own, which win."""
+    keys = flat[0::2]
+    values = flat[1::2]
+    if _MERGE not in keys:
+        out = dict(zip(keys, values))
+        if len(out) != len(keys):  # keys that differ in the file but not as data (yes, true)
+            raise _Unusual
+        return out
+    merged: list = []
+    own: list = []
+    for key, value in zip(keys, values):
+        if key is not _MERGE:
+            own.append((key, value))
+        elif isinstance(value, dict):
+            merged.extend(value.items())
+        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for sub in reversed(value):
+                merged.extend(sub.items())
+        else:
+            raise _Unusual
+    if len({key for key, _ in own}) != len(own):
+        raise _Unusual
+    out = dict(merged)
+    out.update(own)
+    return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: str, parts: list, path: Path) -> str:
+    """YAML's "\\ud83d\\ude00" escapes give two surrogates: make them the one character they
+    encode. A lone surrogate cannot be written to any file: refuse it."""
+    if not _SURROGATE.search(value):
+        return value
+    try:
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+    except UnicodeDecodeError:
+        raise UserError(
+            f"lone UTF-16 surrogate in {value!r}",
+            where=f"{path} at {pointer(parts) or '/'}",
+            hint="write the character itself, or escape a whole surrogate pair (\\ud83d\\ude00)",
+        ) from None
+
+
+def _join_surrogates(value: Any, parts: list, path: Path, node) -> Any:
+    if isinstance(value, str):
+        return _text(value, parts, path)
+    if isinstance(value, list):
+        return [_join_surrogates(v, parts + [i], path, node) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {
+            (_text(k, parts, path) if isinstance(k, str) else k): _join_surrogates(v, parts + [k], path, node)
+            for k, v in value.items()
+        }
+    return value
+
+
+def _key_of(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return node.value
+    return id(node)
+
+
+def _check_duplicates(node: yaml.Node, path: Path, seen: set[int] | None = None) -> None:
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                _check_duplicates(value_node, path, seen)
+                continue
+            key = _key_of(key_node)
+            if key in first:
+                line = first[key].start_mark.line + 1
+                mark = key_node.start_mark
+                raise UserError(
+                    f"duplicate key {key_node.value!r} (first defined on line {line})",
+                    where=f"{path}:{mark.line + 1}:{mark.column + 1}",
+                    hint="YAML keeps only the last one; remove or rename one of them",
+                )
+            first[key] = key_node
+            _check_duplicates(value_node, path, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_duplicates(item, path, seen)
+
+
+def _collect(node, parts, marks, key_marks, loader, stack, containers) -> None:
+    if id(node) in stack:  # a recursive alias: nothing more to learn
+        return
+    ptr = pointer(parts)
+    marks.setdefault(ptr, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style:
+        containers.add(ptr)
+    if isinstance(node, yaml.MappingNode):
+        stack = stack | {id(node)}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # a merged mapping's entries are marked where it is defined
+            key = loader.construct_object(key_node) if key_node.tag != "tag:yaml.org,2002:str" else key_node.value
+            child = parts + [key]
+            key_marks.setdefault(pointer(child), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+            _collect(value_node, child, marks, key_marks, loader, stack, containers)
+    elif isinstance(node, yaml.SequenceNode):
+        stack = stack | {id(node)}
+        for index, item in enumerate(node.value):
+            _collect(item, parts + [index], marks, key_marks, loader, stack, containers)

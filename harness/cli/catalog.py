@@ -1,0 +1,315 @@
+"""`klaviyo-snippets catalog build | push | check`: the custom catalog feed, the Catalogs API,
+and a check that events send the catalog's product ids.
+
+`configure_parser(parser)` takes the parser of the `catalog` command and adds its `build` and
+`push` sub-commands; `run(args)` runs the chosen one and returns the exit code (0 done, 1 some
+items failed or were left unsent, 2 for a user mistake, printed as one short message without a
+traceback, 130 interrupted).
+
+`push` sends the products as bulk create jobs (≤ 100 items a request) through the same sender
+as `orders sync` (`klaviyo_snippets.generator.server.sending._sender`: rate limits, retries, state file, dead letters). A catalog
+is filled by a feed or by the API, never both: `push` refuses to run when the user says a feed is
+in use (`--feed-in-use`, or `KLAVIYO_CATALOG_FEED_IN_USE=1` in the environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from klaviyo_snippets.generator.server.sending import _sender as snd
+from klaviyo_snippets.generator.server.catalog import (
+    MAX_FEED_BYTES,
+    MAX_ITEMS_PER_JOB,
+    RECOMMENDED_FEED_BYTES,
+    build_feed,
+    bulk_create_job_bodies,
+    read_products,
+)
+from klaviyo_snippets.generator.errors import UserError
+
+FEED_ENV = "KLAVIYO_CATALOG_FEED_IN_USE"
+
+__all__ = ["configure_parser", "run"]
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="catalog_command", metavar="COMMAND", required=True)
+    build = commands.add_parser(
+        "build",
+        help="write the custom catalog feed (JSON or XML) from a products file",
+        description="Validate the products and write Klaviyo's custom catalog feed, split into "
+                    "several files past --max-bytes. Host the files publicly and add them as "
+                    "catalog sources in Klaviyo.",
+    )
+    build.add_argument("--products", required=True, metavar="FILE",
+                       help="products, one JSON object a line (JSONL) or a JSON array")
+    build.add_argument("--format", choices=("json", "xml"),
+                       help="feed format (default: from --out's suffix, .json or .xml)")
+    build.add_argument("--out", required=True, metavar="PATH",
+                       help="the feed file; a split feed is written as PATH's stem -1, -2, ...")
+    build.add_argument("--max-bytes", type=int, default=RECOMMENDED_FEED_BYTES, metavar="N",
+                       help=f"largest feed file in bytes (default {RECOMMENDED_FEED_BYTES}, "
+                            f"Klaviyo's recommendation; at most {MAX_FEED_BYTES})")
+
+    from klaviyo_snippets.harness.cli.orders import add_send_options
+
+    push = commands.add_parser(
+        "push",
+        help="send the products to Klaviyo's Catalogs API (bulk create jobs)",
+        description="Validate the products and create them in Klaviyo's catalog through the "
+                    "Catalogs API: bulk create jobs of at most 100 items, within the rate limit "
+                    "(75/s, 750/min), retried like orders sync, with a state file so a re-run "
+                    "sends only new items. A catalog is filled by a feed OR by the API: this "
+                    "refuses to run when you say a feed is in use. The private key (scope "
+                    "catalogs:write) is read from KLAVIYO_PRIVATE_KEY.",
+        epilog="Items that already exist are reported, not changed: bulk create does not update. "
+               "Exit status: 0 done, 1 some items failed (see the dead-letter file) or were left "
+               "unsent, 2 a mistake in the input, the key or --feed-in-use, 130 interrupted.",
+    )
+    source = push.add_mutually_exclusive_group(required=True)
+    source.add_argument("--products", metavar="FILE",
+                        help="products, one JSON object a line (JSONL) or a JSON array")
+    source.add_argument("--replay", metavar="DEAD_LETTER_FILE",
+                        help="instead of --products: send a dead-letter file's jobs again")
+    push.add_argument("--feed-in-use", action="store_true",
+                      help=f"a custom catalog feed fills this catalog: refuse to push (also: "
+                           f"{FEED_ENV}=1)")
+    push.add_argument("--batch-size", type=int, default=MAX_ITEMS_PER_JOB, metavar="N",
+                      help=f"items per bulk job (default and most {MAX_ITEMS_PER_JOB})")
+    add_send_options(push, rate=snd.KLAVIYO_RATES[snd.CATALOG_JOBS_PATH], state_suffix=".push-state",
+                     concurrency=4)
+
+    check = commands.add_parser(
+        "check",
+        help="check that the product ids your events send are the catalog's ids",
+        description="Recommendations and catalog lookups tie an event to a product by its id: "
+                    "an event's ProductID must equal the catalog item's id. This lists every "
+                    "product id sent by Viewed Product, Added to Cart, Started Checkout and the "
+                    "order events that the catalog does not have.",
+    )
+    check.add_argument("--products", required=True, metavar="FILE", help="the catalog's products (JSONL or JSON array)")
+    check.add_argument("--orders", metavar="FILE.jsonl", help="orders, as for orders sync: their server-side events")
+    check.add_argument("--samples", metavar="FILE",
+                       help="a generated samples.json (e.g. dist/samples.json): the snippets' sample calls")
+    check.add_argument("--events", metavar="FILE",
+                       help="events the stand-in recorded: GET /__stub__/events saved as JSON, "
+                            "or a test's klaviyo-traffic.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.catalog_command == "build":
+            return _build(args)
+        if args.catalog_command == "push":
+            return _push(args)
+        if args.catalog_command == "check":
+            return _check(args)
+        raise UserError(f"unknown catalog command {args.catalog_command!r}")
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _check(args: argparse.Namespace) -> int:
+    from klaviyo_snippets.generator.server._bodies import parse_json, read_text
+    from klaviyo_snippets.generator.server.catalog import check_ids
+    from klaviyo_snippets.generator.server.orders import order_events, read_orders
+
+    products = read_products(args.products)
+    sources: list[tuple[str, list[dict]]] = []
+    if args.orders:
+        sources.append((args.orders, [body for order in read_orders(args.orders) for body in order_events(order)]))
+    for option, path in (("--samples", args.samples), ("--events", args.events)):
+        if not path:
+            continue
+        data = parse_json(read_text(path, f"{option} file"), path)
+        sources.append((path, _bodies_from(data, option)))
+    if not sources:
+        raise UserError("nothing to check", hint="give --orders, --samples and/or --events")
+    missing: list[str] = []
+    references = 0
+    for path, bodies in sources:
+        for problem in check_ids(bodies, products):
+            print(f"{path}: {problem}")
+            references += 1
+            missing += [problem.product_id] if problem.product_id not in missing else []
+        print(f"{path}: {len(bodies)} events checked")
+    if not missing:
+        print("every product id is in the catalog")
+        return 0
+    print(f"{len(missing)} product id{'' if len(missing) == 1 else 's'} not in the catalog "
+          f"({references} reference{'' if references == 1 else 's'}): {', '.join(missing)}")
+    return 1
+
+
+def _bodies_from(data: object, option: str) -> list[dict]:
+    """Event bodies from a samples.json (sample calls) or a stand-in export (recorded events)."""
+    def body(metric, properties):
+        return {"data": {"attributes": {"metric": {"data": {"attributes": {"name": metric}}},
+                                        "properties": properties or {}}}}
+
+    if isinstance(data, dict) and isinstance(data.get("events"), dict):  # samples.json
+        return [body(e["call"][1], e["call"][2]) for e in data["events"].values()
+                if e.get("method") == "track" and len(e.get("call") or []) > 2]
+    if isinstance(data, dict) and isinstance(data.get("events"), list):  # /__stub__/events, traffic
+        return [e["body"] if isinstance(e.get("body"), dict) else body(e.get("metric"), e.get("properties"))
+                for e in data["events"] if e.get("metric")]
+    raise UserError("not a samples.json nor a stand-in events export", where=option,
+                    hint="use dist/samples.json, or save GET /__stub__/events as JSON")
+
+
+def _build(args: argparse.Namespace) -> int:
+    from klaviyo_snippets.harness.cli.orders import refuse_same_file
+
+    out = Path(args.out)
+    snd.check_writable(out, "--out", replaced=True)  # written beside, then renamed over
+    refuse_same_file(("--products", args.products), ("--out", out))
+    feed_format = args.format or {".json": "json", ".xml": "xml"}.get(out.suffix.lower())
+    if feed_format is None:
+        raise UserError(f"cannot tell the feed format from the name {out.name!r}: the suffixes "
+                        "understood are .json and .xml", where="--out",
+                        hint="name the file .json or .xml, or give --format json|xml")
+    if not 0 < args.max_bytes <= MAX_FEED_BYTES:
+        raise UserError(f"--max-bytes must be from 1 to {MAX_FEED_BYTES} (Klaviyo reads feed "
+                        f"files of at most 100 MB), not {args.max_bytes}")
+    products = read_products(args.products)
+    files = build_feed(products, feed_format, max_bytes=args.max_bytes)
+
+    targets = [out] if len(files) == 1 else [_part(out, n) for n in range(1, len(files) + 1)]
+    for target, content in zip(targets, files):
+        _write_atomically(target, content)
+        print(f"wrote {target} ({_size(len(content))})")
+    print(f"{len(products)} products in {len(files)} {feed_format.upper()} "
+          f"file{'s' if len(files) > 1 else ''}")
+    stale = [p for p in _existing_parts(out) if p not in targets]
+    if out.exists() and out not in targets:
+        stale.insert(0, out)
+    for path in stale:
+        print(f"note: {path} is left from an earlier build; remove it (and its catalog source) "
+              "if it is no longer part of the feed", file=sys.stderr)
+    return 0
+
+
+def _part(out: Path, number: int) -> Path:
+    return out.with_name(f"{out.stem}-{number}{out.suffix}")
+
+
+def _existing_parts(out: Path) -> list[Path]:
+    parts = []
+    number = 1
+    while (candidate := _part(out, number)).exists():
+        parts.append(candidate)
+        number += 1
+    return parts
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write beside the target and rename, so a feed host never serves half a file."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; a feed is meant to be served
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "kB", "MB"):
+        if count < 1000 or unit == "MB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count} bytes"
+
+
+# -- push ------------------------------------------------------------------------------------
+
+def _feed_in_use(args: argparse.Namespace) -> str | None:
+    if args.feed_in_use:
+        return "--feed-in-use"
+    value = os.environ.get(FEED_ENV, "").strip().lower()
+    if value and value not in ("0", "false", "no", "off"):
+        return f"{FEED_ENV}={os.environ[FEED_ENV]}"
+    return None
+
+
+def _push(args: argparse.Namespace) -> int:
+    from klaviyo_snippets.harness.cli.orders import (
+        EXIT_OK,
+        default_path,
+        finish,
+        make_sender,
+        open_state,
+        print_json_lines,
+        refuse_same_file,
+        replay_dead_letters,
+        send_and_record,
+        summary_lines,
+    )
+
+    said = _feed_in_use(args)
+    if said:
+        raise UserError(
+            f"a custom catalog feed is in use ({said}), so this catalog must not be filled through "
+            "the Catalogs API as well. The integration guide: \"you can only populate products "
+            "using one option. To shift from a custom catalog feed to the new catalog API you must "
+            "first disable the existing custom catalog feed before using the API.\"",
+            hint="to keep the feed: klaviyo-snippets catalog build (and host the file). To switch "
+                 "to the API: disable the feed in Klaviyo (the catalog's sources), then run catalog "
+                 f"push without --feed-in-use / {FEED_ENV}")
+    if not 1 <= args.batch_size <= MAX_ITEMS_PER_JOB:
+        raise UserError(f"--batch-size must be from 1 to {MAX_ITEMS_PER_JOB} (Klaviyo's limit per "
+                        f"bulk job), not {args.batch_size}")
+    if args.replay:
+        return replay_dead_letters(args, unit="items", command="catalog push")
+
+    started = time.monotonic()
+    products = read_products(args.products)
+    bulk_create_job_bodies(products, batch_size=args.batch_size)  # every product checked first
+    state_path = None if args.no_state else Path(args.state or default_path(args.products, ".push-state"))
+    dead_path = Path(args.dead_letter or default_path(args.products, ".dead-letter.jsonl"))
+    refuse_same_file(("--products", args.products), ("--state", state_path), ("--dead-letter", dead_path))
+
+    def pending(state: snd.StateFile | None) -> list:
+        return [p for p in products
+                if state is None or not state.done(snd.Key("catalog-item", str(p["id"])))]
+
+    if args.dry_run:
+        state = snd.StateFile.read(state_path) if state_path else None
+        todo = pending(state)
+        bodies = bulk_create_job_bodies(todo, batch_size=args.batch_size) if todo else []
+        print_json_lines(bodies)
+        print(f"dry run, nothing sent. {args.products}: {len(products)} products, {len(todo)} would "
+              f"be sent in {len(bodies)} bulk job{'' if len(bodies) == 1 else 's'}", file=sys.stderr)
+        return EXIT_OK
+
+    key = snd.read_private_key()
+    sender = make_sender(args, key, snd.CATALOG_JOBS_PATH)
+    dead = snd.DeadLetters(dead_path, state_path=state_path)
+    state = open_state(args, state_path, key)
+    todo = pending(state)
+    works = [snd.Work.catalog_job(body)
+             for body in (bulk_create_job_bodies(todo, batch_size=args.batch_size) if todo else [])]
+    tally, aborted = send_and_record(args, sender, works, state=state, dead=dead, key=key, unit="items")
+    rows = [("created", tally.accepted),
+            ("already in the catalog (not updated)", tally.exists),
+            ("already sent (state file)", len(products) - len(todo)),
+            ("failed", tally.failed)]
+    if tally.unsent:
+        rows.append(("not sent (stopped; run again)", tally.unsent))
+    notes = []
+    if tally.failed:
+        notes.append(f"failed items are in {dead.path}; fix the cause, then: "
+                     f"catalog push --replay {dead.path}")
+    notes += tally.notes[:10]
+    title = (f"catalog push to {args.api_url} ({args.products}: {len(products)} products, "
+             f"{len(works)} bulk job{'' if len(works) == 1 else 's'} of at most {args.batch_size})")
+    return finish(summary_lines(title, rows, tally, time.monotonic() - started, notes),
+                  tally, aborted, sender)

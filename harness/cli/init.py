@@ -1,0 +1,42 @@
+"""`klaviyo-snippets init [PLAN]`: start a tracking plan from the one that ships with the tool.
+
+It copies the default plan (every onsite event of Klaviyo's guide) and its JSON Schema beside it,
+so the plan's `# yaml-language-server: $schema=./plan.schema.json` line works in an editor. It
+never overwrites a file: a plan you already have is worth more than a fresh copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from klaviyo_snippets.generator.resources import default_plan_path, schema_path
+from klaviyo_snippets.generator.errors import UserError
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Copy the built-in tracking plan (every onsite event of Klaviyo's guide) to PLAN, "
+                          "with its JSON Schema beside it, to edit for your platform.")
+    parser.add_argument("plan", nargs="?", default="plan.yaml", metavar="PLAN",
+                        help="where to write the plan (default: plan.yaml); plan.schema.json goes beside it")
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = Path(args.plan)
+    schema = plan.parent / "plan.schema.json"
+    for target in (plan, schema):
+        if target.exists() or target.is_symlink():
+            raise UserError(f"{target} exists; nothing was written",
+                            hint="choose another path, or move that file away first")
+    if not plan.parent.is_dir():
+        raise UserError(f"the folder {plan.parent} does not exist", hint="create it first, or choose another path")
+    try:
+        schema.write_bytes(schema_path().read_bytes())
+        plan.write_bytes(default_plan_path().read_bytes())
+    except OSError as error:
+        raise UserError(f"cannot write {error.filename}: {error.strerror}") from None
+    print(f"wrote {plan} (the built-in plan) and {schema} (its JSON Schema)", file=sys.stdout)
+    print(f"next: change the paths under `from:` to your platform's field names, then\n"
+          f"  klaviyo-snippets generate --plan {plan} --public-key <YOUR_PUBLIC_KEY>", file=sys.stdout)
+    return 0

@@ -1,0 +1,616 @@
+"""Klaviyo's wire rules, in one place: endpoints, limits, body validation and error documents.
+
+Every endpoint of the stand-in uses this module, so a rule changes in one spot. The rules come
+from `klaviyo-wire-facts.md`; choices no source confirms are marked [inferred] and documented
+in docs/stub.md. Validation splits problems in two, as Klaviyo does:
+
+* *rejections*: the request is refused at once (400 with JSON:API errors);
+* *late problems*: Klaviyo answers 202 and the data is lost or useless later (a string `value`
+  counts no revenue). The stand-in answers 202 too and records the event as bad, with reasons.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from klaviyo_snippets.generator import keys
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_PROPERTIES = 400
+MAX_STRING_BYTES = 100 * 1024
+MAX_METRIC_NAME = 127  # "< 128 characters"
+MAX_BULK_EVENTS = 1000
+
+CORS_ALLOW_HEADERS = "content-type, revision, x-klaviyo-onsite, x-klaviyo-js-url, accept, authorization"
+
+E164 = re.compile(r"^\+[1-9]\d{1,14}\Z")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?\Z")
+COMPANY_ID = keys.PUBLIC_KEY  # use fullmatch; the key shapes' one home is generator.keys
+PRIVATE_KEY = keys.PRIVATE_KEY
+ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?\Z"
+)
+# [inferred] ISO 4217 codes are upper case; the spec says only "string". Any case is accepted.
+CURRENCY = re.compile(r"^[A-Za-z]{3}\Z")
+EARLIEST_EVENT_TIME = datetime(1990, 1, 1, tzinfo=UTC)  # "after the year 1990" [spec]
+LATEST_EVENT_AHEAD = timedelta(days=365)  # "up to 1 year in the future" [spec]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    body: str  # which validator: "event", "profile", "subscription", "bulk"
+    auth: str  # "public" (company_id query) or "private" (Authorization header)
+    burst_per_second: int
+    steady_per_minute: int
+
+
+# Klaviyo's limits per endpoint [spec]; the stand-in enforces them only when switched on.
+ENDPOINTS: dict[str, Endpoint] = {
+    e.path: e
+    for e in (
+        Endpoint("/client/events", "event", "public", 350, 3500),
+        Endpoint("/client/profiles", "profile", "public", 350, 3500),
+        Endpoint("/client/subscriptions", "subscription", "public", 350, 750),
+        Endpoint("/client/event-bulk-create", "bulk", "public", 10, 150),
+        Endpoint("/api/events", "event", "private", 350, 3500),
+        Endpoint("/api/catalog-items", "catalog-item", "private", 75, 750),
+        Endpoint("/api/catalog-item-bulk-create-jobs", "catalog-job", "private", 75, 750),
+    )
+}
+GONE_PATHS = ("/api/track", "/api/identify")
+
+PROFILE_IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id", "_kx")
+PROFILE_STRING_ATTRIBUTES = (
+    *PROFILE_IDENTIFIERS,
+    "first_name",
+    "last_name",
+    "organization",
+    "locale",
+    "title",
+    "image",
+)
+LOCATION_KEYS = (
+    "address1", "address2", "city", "country", "latitude", "longitude", "region", "zip",
+    "timezone", "ip",
+)
+EVENT_ATTRIBUTES = (
+    "properties", "time", "value", "value_currency", "unique_id", "backfill", "metric", "profile",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: where (JSON pointer) and what."""
+
+    pointer: str
+    detail: str
+    status: int = 400
+    code: str = "invalid"
+
+    def to_reason(self) -> dict:
+        return {"pointer": self.pointer, "detail": self.detail, "code": self.code}
+
+
+TITLES = {
+    400: "Invalid input.",
+    401: "Authentication credentials were not provided or are invalid.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    409: "Conflict.",
+    410: "This endpoint has been retired.",
+    413: "Request entity too large.",
+    415: "Unsupported media type.",
+    429: "Request was throttled.",
+    500: "A server error occurred.",
+}
+
+
+def error_document(problems: list[Problem], *, parameter: str | None = None) -> dict:
+    """A JSON:API error document, as Klaviyo sends it."""
+    errors = []
+    for p in problems:
+        source = {"parameter": parameter} if parameter else {"pointer": p.pointer}
+        errors.append(
+            {
+                "id": str(uuid.uuid4()),
+                "status": p.status,
+                "code": p.code,
+                "title": TITLES.get(p.status, "Error."),
+                "detail": p.detail,
+                "source": source,
+            }
+        )
+    return {"errors": errors}
+
+
+@dataclass
+class Findings:
+    """The outcome of validating one body: rejections (400) and late problems (202, bad)."""
+
+    rejections: list[Problem] = field(default_factory=list)
+    late: list[Problem] = field(default_factory=list)
+    body_bytes: int | None = None  # the raw body's size, when known: lets size checks stop early
+    refuse_unknown: bool = True  # [inferred] refuse fields the resource does not know (StubSettings)
+
+    def reject(self, pointer: str, detail: str) -> None:
+        self.rejections.append(Problem(pointer, detail))
+
+    def warn(self, pointer: str, detail: str) -> None:
+        self.late.append(Problem(pointer, detail, status=202, code="accepted_but_lost"))
+
+
+def json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _expect(found: Findings, value: object, pointer: str, *types: str) -> bool:
+    actual = json_type(value)
+    if actual in types:
+        return True
+    found.reject(pointer, f"must be {' or '.join(types)}, got {actual}")
+    return False
+
+
+def _object_at(found: Findings, parent: dict, key: str, pointer: str, *, required: bool) -> dict | None:
+    """The object at parent[key], recording a rejection when it is missing or not an object."""
+    here = f"{pointer}/{key}"
+    if key not in parent or parent[key] is None:
+        if required:
+            found.reject(here, f"'{key}' is a required field")
+        return None
+    return parent[key] if _expect(found, parent[key], here, "object") else None
+
+
+def _resource(found: Findings, parent: dict, pointer: str, type_name: str) -> dict | None:
+    """Checks `{"data": {"type": type_name, "attributes": {...}}}` under parent; returns data."""
+    data = _object_at(found, parent, "data", pointer, required=True)
+    if data is None:
+        return None
+    here = f"{pointer}/data"
+    if data.get("type") != type_name:
+        found.reject(f"{here}/type", f"must be '{type_name}', got {data.get('type')!r}")
+    return data
+
+
+def _unknown_keys(found: Findings, obj: dict, allowed: tuple[str, ...], pointer: str, what: str) -> None:
+    # [inferred] Klaviyo rejects fields its resource doesn't know; catching a misspelt
+    # `unique_id` here beats discovering later that dedup never happened.
+    if not found.refuse_unknown:
+        return
+    for key in obj:
+        if key not in allowed:
+            found.reject(f"{pointer}/{key}", f"'{key}' is not a valid field for the resource '{what}'")
+
+
+@functools.lru_cache(maxsize=256)  # a client sends one or two revisions; strptime is slow
+def valid_revision(text: str) -> bool:
+    """`YYYY-MM-DD[.suffix]` naming a real date."""
+    if not REVISION.match(text):
+        return False
+    try:
+        datetime.strptime(text[:10], "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def parse_datetime(value: str) -> datetime:
+    """An ISO 8601 date-time as an aware UTC datetime; one without an offset is read as UTC
+    [inferred]. Raises ValueError for text that is not one."""
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def check_datetime(found: Findings, value: object, pointer: str, *, event_time: bool = False) -> None:
+    """A date-time field; an event's `time` must also be after 1990 and at most a year ahead."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not ISO_DATETIME.match(value):
+        found.reject(pointer, f"must be an ISO 8601 date-time such as 2023-10-15T00:00:00Z, got {value!r}")
+        return
+    try:
+        when = parse_datetime(value)
+    except ValueError:
+        found.reject(pointer, f"is not a real date-time: {value!r}")
+        return
+    if event_time and not EARLIEST_EVENT_TIME <= when <= datetime.now(UTC) + LATEST_EVENT_AHEAD:
+        found.reject(pointer, f"The time must be after the year 1990 and can only be up to 1 year in the future, "
+                              f"got {value!r}")
+
+
+def _check_strings_size(found: Findings, value: object, pointer: str) -> None:
+    if found.body_bytes is not None and found.body_bytes <= MAX_STRING_BYTES:
+        return  # no string can be longer than the whole body
+    if isinstance(value, str):
+        if len(value.encode("utf-8")) > MAX_STRING_BYTES:
+            found.reject(pointer, f"string is longer than {MAX_STRING_BYTES // 1024} KB")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_strings_size(found, v, f"{pointer}/{escape_pointer(str(k))}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_strings_size(found, v, f"{pointer}/{i}")
+
+
+def escape_pointer(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def check_profile_attributes(
+    found: Findings, attrs: dict, pointer: str, *, extra: tuple[str, ...] = ("meta",),
+    identifiers: tuple[str, ...] = PROFILE_IDENTIFIERS,
+) -> None:
+    """A profile's attributes. `extra`: what the resource allows beside the common ones (an
+    event's profile has `meta` here; /client/profiles has it beside `attributes`; a
+    subscription's profile has `subscriptions`)."""
+    common = tuple(a for a in PROFILE_STRING_ATTRIBUTES if a in identifiers or a not in PROFILE_IDENTIFIERS)
+    _unknown_keys(found, attrs, (*common, "location", "properties", *extra), pointer, "profile")
+    for key in PROFILE_STRING_ATTRIBUTES:
+        if attrs.get(key) is not None:
+            _expect(found, attrs[key], f"{pointer}/{key}", "string")
+    email = attrs.get("email")
+    if isinstance(email, str) and not EMAIL.match(email):
+        found.reject(f"{pointer}/email", f"Invalid email address: {email!r}")
+    phone = attrs.get("phone_number")
+    if isinstance(phone, str) and not E164.match(phone):
+        found.reject(
+            f"{pointer}/phone_number",
+            f"Invalid phone number format (E.164 expected, e.g. +15005550006): {phone!r}",
+        )
+    location = _object_at(found, attrs, "location", pointer, required=False)
+    if location is not None:
+        _unknown_keys(found, location, LOCATION_KEYS, f"{pointer}/location", "location")
+        for key, value in location.items():
+            kinds = ("string", "number", "null") if key in ("latitude", "longitude") else ("string", "null")
+            _expect(found, value, f"{pointer}/location/{key}", *kinds)
+    _object_at(found, attrs, "properties", pointer, required=False)
+    if "meta" in extra:
+        check_profile_meta(found, attrs, pointer)
+
+
+def check_profile_meta(found: Findings, parent: dict, pointer: str) -> None:
+    meta = _object_at(found, parent, "meta", pointer, required=False)
+    if meta is not None:
+        _unknown_keys(found, meta, ("patch_properties", "patch_identifiers"), f"{pointer}/meta", "meta")
+        patch = _object_at(found, meta, "patch_properties", f"{pointer}/meta", required=False)
+        if patch is not None:
+            _unknown_keys(found, patch, ("append", "unappend", "unset"), f"{pointer}/meta/patch_properties", "patch_properties")
+
+
+def profile_identifiers(data: dict) -> dict:
+    """The identifiers a profile resource carries (its `id` included)."""
+    attrs = data.get("attributes") or {}
+    found = {k: attrs[k] for k in PROFILE_IDENTIFIERS if isinstance(attrs.get(k), str) and attrs[k]}
+    if isinstance(data.get("id"), str) and data["id"]:
+        found["id"] = data["id"]
+    return found
+
+
+def _check_profile_resource(found: Findings, parent: dict, pointer: str, *, need_identifier: bool,
+                            onsite_profile: bool = False) -> None:
+    """A profile resource; `onsite_profile`: the body of /client/profiles, whose `meta` sits beside
+    `attributes` (`OnsiteProfileCreateQueryResourceObject`), not inside them as in an event."""
+    data = _resource(found, parent, pointer, "profile")
+    if data is None:
+        return
+    here = f"{pointer}/data"
+    if onsite_profile:
+        _unknown_keys(found, data, ("type", "id", "attributes", "meta"), here, "profile")
+        check_profile_meta(found, data, here)
+    if data.get("id") is not None:
+        _expect(found, data["id"], f"{here}/id", "string")
+    attrs = _object_at(found, data, "attributes", here, required=True)
+    if attrs is None:
+        return
+    check_profile_attributes(found, attrs, f"{here}/attributes", extra=() if onsite_profile else ("meta",))
+    if need_identifier and not profile_identifiers(data):
+        found.reject(
+            f"{here}/attributes",
+            "The profile needs at least one identifier: id, email, phone_number, external_id, anonymous_id or _kx",
+        )
+
+
+def _check_event_attributes(found: Findings, attrs: dict, pointer: str, *, with_profile: bool) -> None:
+    allowed = EVENT_ATTRIBUTES if with_profile else tuple(a for a in EVENT_ATTRIBUTES if a != "profile")
+    _unknown_keys(found, attrs, allowed, pointer, "event")
+    props = _object_at(found, attrs, "properties", pointer, required=True)
+    if props is not None:
+        if len(props) > MAX_PROPERTIES:
+            found.reject(f"{pointer}/properties", f"has {len(props)} keys; at most {MAX_PROPERTIES} are allowed")
+        _check_strings_size(found, props, f"{pointer}/properties")
+        if "$value" in props:
+            found.warn(
+                f"{pointer}/properties/$value",
+                "'$value' inside properties is not revenue on this API: send it as attributes.value",
+            )
+    check_datetime(found, attrs.get("time"), f"{pointer}/time", event_time=True)
+    value = attrs.get("value")
+    if isinstance(value, str):
+        found.warn(
+            f"{pointer}/value",
+            f"value is the string {value!r}: Klaviyo accepts it but counts no revenue; send a number",
+        )
+    elif value is not None:
+        _expect(found, value, f"{pointer}/value", "number")
+    currency = attrs.get("value_currency")
+    if currency is not None and (not isinstance(currency, str) or not CURRENCY.match(currency)):
+        found.reject(f"{pointer}/value_currency", f"must be a 3-letter ISO 4217 code such as USD, got {currency!r}")
+    if attrs.get("unique_id") is not None:
+        _expect(found, attrs["unique_id"], f"{pointer}/unique_id", "string")
+    if attrs.get("backfill") is not None:
+        _expect(found, attrs["backfill"], f"{pointer}/backfill", "boolean")
+    metric = _object_at(found, attrs, "metric", pointer, required=True)
+    if metric is not None:
+        data = _resource(found, metric, f"{pointer}/metric", "metric")
+        if data is not None:
+            m_attrs = _object_at(found, data, "attributes", f"{pointer}/metric/data", required=True)
+            if m_attrs is not None:
+                name_ptr = f"{pointer}/metric/data/attributes/name"
+                name = m_attrs.get("name")
+                if name is None:
+                    found.reject(name_ptr, "'name' is a required field")
+                elif _expect(found, name, name_ptr, "string"):
+                    if not name.strip():
+                        found.reject(name_ptr, "metric name must not be blank")
+                    elif len(name) > MAX_METRIC_NAME:
+                        found.reject(name_ptr, f"metric name must be shorter than 128 characters ({len(name)} given)")
+                if m_attrs.get("service") is not None:
+                    _expect(found, m_attrs["service"], f"{pointer}/metric/data/attributes/service", "string")
+    if with_profile:
+        profile = _object_at(found, attrs, "profile", pointer, required=True)
+        if profile is not None:
+            _check_profile_resource(found, profile, f"{pointer}/profile", need_identifier=True)
+
+
+def validate_event(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
+    """`EventCreateQueryV2`: POST /client/events and /api/events."""
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
+    if not _expect(found, body, "", "object"):
+        return found
+    data = _resource(found, body, "", "event")
+    if data is not None:
+        attrs = _object_at(found, data, "attributes", "/data", required=True)
+        if attrs is not None:
+            _check_event_attributes(found, attrs, "/data/attributes", with_profile=True)
+    return found
+
+
+def validate_profile(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
+    """`OnsiteProfileCreateQuery`: POST /client/profiles (identify)."""
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
+    if not _expect(found, body, "", "object"):
+        return found
+    _check_profile_resource(found, body, "", need_identifier=True, onsite_profile=True)
+    return found
+
+
+def validate_subscription(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
+    """`OnsiteSubscriptionCreateQuery`: POST /client/subscriptions (needs relationships.list)."""
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
+    if not _expect(found, body, "", "object"):
+        return found
+    data = _resource(found, body, "", "subscription")
+    if data is None:
+        return found
+    attrs = _object_at(found, data, "attributes", "/data", required=True)
+    if attrs is not None:
+        profile = _object_at(found, attrs, "profile", "/data/attributes", required=True)
+        if profile is not None:
+            p_data = _resource(found, profile, "/data/attributes/profile", "profile")
+            if p_data is not None:
+                here = "/data/attributes/profile/data/attributes"
+                p_attrs = _object_at(found, p_data, "attributes", "/data/attributes/profile/data", required=True)
+                if p_attrs is not None:
+                    # `ProfileUpsertQueryWithSubscriptionsResourceObject`: no anonymous_id, no meta.
+                    check_profile_attributes(found, p_attrs, here, extra=("subscriptions",),
+                                             identifiers=("email", "phone_number", "external_id", "_kx"))
+                    if not any(isinstance(p_attrs.get(k), str) and p_attrs[k] for k in ("email", "phone_number")):
+                        found.reject(here, "One of either `email` or `phone_number` must be provided.")
+                    _check_consents(found, p_attrs.get("subscriptions"), f"{here}/subscriptions")
+    rel = _object_at(found, data, "relationships", "/data", required=True)
+    if rel is not None:
+        lst = _object_at(found, rel, "list", "/data/relationships", required=True)
+        if lst is not None:
+            l_data = _resource(found, lst, "/data/relationships/list", "list")
+            if l_data is not None and not isinstance(l_data.get("id"), str):
+                found.reject("/data/relationships/list/data/id", "the list id is required (a string)")
+    return found
+
+
+def _check_consents(found: Findings, value: object, pointer: str) -> None:
+    """Every `consent` under a profile's `subscriptions` must be "SUBSCRIBED" [spec]."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{pointer}/{escape_pointer(str(key))}"
+            if key == "consent" and item != "SUBSCRIBED":
+                found.reject(here, f"consent must be \"SUBSCRIBED\" (the only value this endpoint supports), got {item!r}")
+            else:
+                _check_consents(found, item, here)
+
+
+def validate_bulk(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
+    """`EventsBulkCreateQuery`: POST /client/event-bulk-create (one profile, many events)."""
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
+    if not _expect(found, body, "", "object"):
+        return found
+    data = _resource(found, body, "", "event-bulk-create")
+    if data is None:
+        return found
+    attrs = _object_at(found, data, "attributes", "/data", required=True)
+    if attrs is None:
+        return found
+    profile = _object_at(found, attrs, "profile", "/data/attributes", required=True)
+    if profile is not None:
+        _check_profile_resource(found, profile, "/data/attributes/profile", need_identifier=True)
+    events = _object_at(found, attrs, "events", "/data/attributes", required=True)
+    if events is not None:
+        items = events.get("data")
+        if _expect(found, items, "/data/attributes/events/data", "array"):
+            if len(items) > MAX_BULK_EVENTS:
+                found.reject("/data/attributes/events/data", f"at most {MAX_BULK_EVENTS} events per request")
+            for i, item in enumerate(items):
+                ptr = f"/data/attributes/events/data/{i}"
+                if not _expect(found, item, ptr, "object"):
+                    continue
+                if item.get("type") != "event":
+                    found.reject(f"{ptr}/type", f"must be 'event', got {item.get('type')!r}")
+                e_attrs = _object_at(found, item, "attributes", ptr, required=True)
+                if e_attrs is not None:
+                    _check_event_attributes(found, e_attrs, f"{ptr}/attributes", with_profile=False)
+    return found
+
+
+CATALOG_ITEM_ATTRIBUTES = (
+    "external_id", "integration_type", "title", "description", "price", "catalog_type", "url",
+    "image_full_url", "image_thumbnail_url", "images", "custom_metadata", "published",
+)
+MAX_CATALOG_JOB_ITEMS = 100
+MAX_CUSTOM_METADATA_BYTES = 100 * 1024
+
+
+def _check_catalog_item(found: Findings, item: object, pointer: str) -> None:
+    if not _expect(found, item, pointer, "object"):
+        return
+    if item.get("type") != "catalog-item":
+        found.reject(f"{pointer}/type", f"must be 'catalog-item', got {item.get('type')!r}")
+    attrs = _object_at(found, item, "attributes", pointer, required=True)
+    if attrs is None:
+        return
+    here = f"{pointer}/attributes"
+    _unknown_keys(found, attrs, CATALOG_ITEM_ATTRIBUTES, here, "catalog-item")
+    for key in ("external_id", "title", "description", "url"):
+        if attrs.get(key) is None:
+            found.reject(f"{here}/{key}", f"'{key}' is a required field")
+        elif _expect(found, attrs[key], f"{here}/{key}", "string") and not attrs[key].strip():
+            found.reject(f"{here}/{key}", f"'{key}' must not be blank")
+    for key in ("image_full_url", "image_thumbnail_url", "catalog_type"):
+        if attrs.get(key) is not None:
+            _expect(found, attrs[key], f"{here}/{key}", "string")
+    if attrs.get("integration_type") not in (None, "$custom"):
+        found.reject(f"{here}/integration_type", "must be '$custom'")
+    if attrs.get("price") is not None:
+        _expect(found, attrs["price"], f"{here}/price", "number")
+    if attrs.get("published") is not None:
+        _expect(found, attrs["published"], f"{here}/published", "boolean")
+    if attrs.get("images") is not None and _expect(found, attrs["images"], f"{here}/images", "array"):
+        for i, url in enumerate(attrs["images"]):
+            _expect(found, url, f"{here}/images/{i}", "string")
+    meta = _object_at(found, attrs, "custom_metadata", here, required=False)
+    if meta is not None:
+        if len(json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_CUSTOM_METADATA_BYTES:
+            found.reject(f"{here}/custom_metadata", "custom_metadata is larger than 100 kB")
+        # "Flat JSON blob" [spec]: no object inside; a list of plain values is allowed [inferred].
+        for key, value in meta.items():
+            if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
+                found.reject(f"{here}/custom_metadata/{escape_pointer(key)}",
+                             "custom_metadata must be flat: a value may be text, a number, a boolean or a list of those")
+    rel = _object_at(found, item, "relationships", pointer, required=False)
+    if rel is not None:
+        cats = _object_at(found, rel, "categories", f"{pointer}/relationships", required=False)
+        if cats is not None and _expect(found, cats.get("data"), f"{pointer}/relationships/categories/data", "array"):
+            for i, cat in enumerate(cats["data"]):
+                ptr = f"{pointer}/relationships/categories/data/{i}"
+                if not isinstance(cat, dict) or cat.get("type") != "catalog-category" or not isinstance(cat.get("id"), str):
+                    found.reject(ptr, "each category is {\"type\": \"catalog-category\", \"id\": \"...\"}")
+
+
+def validate_catalog_item(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
+    """`CatalogItemCreateQuery`: POST /api/catalog-items."""
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
+    if _expect(found, body, "", "object"):
+        if "data" not in body:
+            found.reject("/data", "'data' is a required field")
+        else:
+            _check_catalog_item(found, body["data"], "/data")
+    return found
+
+
+def validate_catalog_job(body: object, body_bytes: int | None = None, *, refuse_unknown: bool = True) -> Findings:
+    """`CatalogItemCreateJobCreateQuery`: POST /api/catalog-item-bulk-create-jobs (<= 100 items)."""
+    found = Findings(body_bytes=body_bytes, refuse_unknown=refuse_unknown)
+    if not _expect(found, body, "", "object"):
+        return found
+    data = _resource(found, body, "", "catalog-item-bulk-create-job")
+    if data is None:
+        return found
+    attrs = _object_at(found, data, "attributes", "/data", required=True)
+    if attrs is None:
+        return found
+    items = _object_at(found, attrs, "items", "/data/attributes", required=True)
+    if items is not None and _expect(found, items.get("data"), "/data/attributes/items/data", "array"):
+        if len(items["data"]) > MAX_CATALOG_JOB_ITEMS:
+            found.reject("/data/attributes/items/data", f"at most {MAX_CATALOG_JOB_ITEMS} items per job")
+        for i, item in enumerate(items["data"]):
+            _check_catalog_item(found, item, f"/data/attributes/items/data/{i}")
+    return found
+
+
+def catalog_item_id(attributes: dict) -> str:
+    """Klaviyo's id for a custom catalog item: `$custom:::$default:::<external_id>`."""
+    return f"{attributes.get('integration_type') or '$custom'}:::{attributes.get('catalog_type') or '$default'}:::{attributes['external_id']}"
+
+
+VALIDATORS = {
+    "event": validate_event,
+    "profile": validate_profile,
+    "subscription": validate_subscription,
+    "bulk": validate_bulk,
+    "catalog-item": validate_catalog_item,
+    "catalog-job": validate_catalog_job,
+}
+
+
+# The onsite script's display names for its internal metrics, and for the calls that carry none.
+DISPLAY_NAMES = {"__activity__": "Active on Site"}
+METHOD_DISPLAY_NAMES = {"identify": "Identify", "trackViewedItem": "Recently Viewed Items"}
+
+
+def metric_name(event_attributes: dict) -> str | None:
+    try:
+        name = event_attributes["metric"]["data"]["attributes"]["name"]
+    except (KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+def dedup_id(attrs: dict, received_at: str) -> str:
+    """An event's unique_id, or Klaviyo's default: its time (or the time received), to the second."""
+    if attrs.get("unique_id"):
+        return attrs["unique_id"]
+    when = parse_datetime(attrs.get("time") or received_at)
+    return "time:" + when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def repeated_unique_ids(entries: list[dict], received_at: str) -> list[Problem]:
+    """A bulk request repeating a unique_id for one metric fails as a whole [spec]: "the request
+    will fail and no events will be processed" (answered 202, each event bad [inferred])."""
+    seen, repeated = set(), []
+    for i, entry in enumerate(entries):
+        attrs = entry["attributes"]
+        key = (metric_name(attrs), dedup_id(attrs, received_at))
+        if key in seen:
+            repeated.append(f"{key[0]!r} with unique_id {key[1]!r} (event {i})")
+        seen.add(key)
+    if not repeated:
+        return []
+    return [Problem("/data/attributes/events/data",
+                    "a unique_id is repeated for the same profile and metric in this request, so no event "
+                    f"of it is processed: {'; '.join(repeated)}", status=202, code="repeated_unique_id")]
