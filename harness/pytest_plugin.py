@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from klaviyo_snippets.harness.standin._limits import RateLimits
-from klaviyo_snippets.harness.browser._routing import SITE_ORIGIN, pumping_sleep, route_to_stub
-from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
+if TYPE_CHECKING:
+    from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
+
+# This module is loaded in every pytest run of an environment that has klaviyo-snippets
+# installed, Klaviyo or not: it imports only pytest at load, everything else in the fixtures.
 
 _REPORTS = pytest.StashKey[dict]()
 
@@ -47,10 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: runs a real headless browser against the stand-in")
     # Registered now, after pytest-playwright, so these fixtures override its same-named ones.
-    from klaviyo_snippets.harness.browser import _fixtures as _pytest_browser
+    from klaviyo_snippets.harness.browser import pytest_fixtures
 
-    if not config.pluginmanager.is_registered(_pytest_browser):
-        config.pluginmanager.register(_pytest_browser, "klaviyo_snippets_browser")
+    if not config.pluginmanager.is_registered(pytest_fixtures):
+        config.pluginmanager.register(pytest_fixtures, "klaviyo_snippets_browser")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -68,12 +71,16 @@ def _failed(node: pytest.Item) -> bool:
 @pytest.fixture(scope="session")
 def klaviyo_stub_settings(pytestconfig: pytest.Config) -> StubSettings:
     """Override to configure the stand-in (keys, rate limits, onsite account settings)."""
+    from klaviyo_snippets.harness.standin import RateLimits, StubSettings
+
     limits = RateLimits.klaviyo() if pytestconfig.getoption("klaviyo_rate_limits") else None
     return StubSettings(rate_limits=limits)
 
 
 @pytest.fixture(scope="session")
 def klaviyo_stub_server(klaviyo_stub_settings: StubSettings):
+    from klaviyo_snippets.harness.standin import StubKlaviyo
+
     with StubKlaviyo(settings=klaviyo_stub_settings) as stub:
         yield stub
 
@@ -104,6 +111,8 @@ def _save_traffic(request: pytest.FixtureRequest, stub: StubKlaviyo) -> None:
 
 @pytest.fixture
 def klaviyo_routing(context, klaviyo_stub: StubKlaviyo, browser_name: str, request: pytest.FixtureRequest):
+    from klaviyo_snippets.harness.browser import pumping_sleep, route_to_stub
+
     # Over WebDriver BiDi (Firefox) a routed POST carries no body: there the onsite script
     # posts straight to the stand-in instead (docs/design.md, "Browsers").
     log = route_to_stub(context, klaviyo_stub.url, direct=browser_name == "firefox")
@@ -122,9 +131,10 @@ def klaviyo_page(page, klaviyo_routing):
 class Shop:
     """Serves HTML on the storefront origin and opens it in the routed page."""
 
-    origin = SITE_ORIGIN
-
     def __init__(self, page, routing):
+        from klaviyo_snippets.harness.browser import SITE_ORIGIN
+
+        self.origin = SITE_ORIGIN
         self.page = page
         self.routing = routing
 

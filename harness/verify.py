@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from klaviyo_snippets.generator.codegen._writer import read_manifest
+from klaviyo_snippets.generator.codegen import read_manifest
 from klaviyo_snippets.generator.errors import UserError
-from klaviyo_snippets.harness.browser._choose import choose_browser, context_options
-from klaviyo_snippets.harness.browser._routing import SITE_ORIGIN, pumping_sleep, route_to_stub
-from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
+from klaviyo_snippets.harness.browser import choose_browser, context_options
+from klaviyo_snippets.harness.browser import SITE_ORIGIN, pumping_sleep, route_to_stub
+from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
 
 QUIET_SECONDS = 0.8  # the onsite script debounces identify by 300 ms; leave room for it
 

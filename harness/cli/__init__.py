@@ -51,8 +51,8 @@ def _configure_stub(p: argparse.ArgumentParser) -> None:
 
 
 def _run_stub(args: argparse.Namespace) -> int:
-    from klaviyo_snippets.harness.standin._limits import RateLimits
-    from klaviyo_snippets.harness.standin._server import StubSettings, serve_forever
+    from klaviyo_snippets.harness.standin import RateLimits
+    from klaviyo_snippets.harness.standin import StubSettings, serve_forever
 
     keys = []
     for var in args.api_key_env:

@@ -51,7 +51,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def run(args: argparse.Namespace, *, out=None, err=None) -> int:
-    from klaviyo_snippets.harness.standin._loopthread import serve_until_interrupted
+    from klaviyo_snippets.harness.standin import serve_until_interrupted
     from klaviyo_snippets.harness.preview._app import Preview
 
     out = out or sys.stdout

@@ -34,11 +34,11 @@ from pathlib import Path
 from aiohttp import web
 
 from klaviyo_snippets.generator.errors import UserError
-from klaviyo_snippets.harness.standin._loopthread import LoopThread
+from klaviyo_snippets.harness.standin import LoopThread
 from klaviyo_snippets.harness.preview._session import build_entries, parse_snippet_warning
 from klaviyo_snippets.harness.preview._shop import Storefront, error_page
-from klaviyo_snippets.harness.standin._store import now_iso
-from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings, refuse_foreign
+from klaviyo_snippets.harness.standin import now_iso
+from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings, refuse_foreign
 
 log = logging.getLogger("klaviyo_snippets.preview")
 

@@ -1,6 +1,6 @@
-"""pytest-playwright's fixtures with `klaviyo_snippets.harness.browser._fixtures` on top, run in pytester subprocesses.
+"""pytest-playwright's fixtures with `klaviyo_snippets.harness.browser.pytest_fixtures` on top, run in pytester subprocesses.
 
-Each run loads the overrides with `-p klaviyo_snippets.harness.browser._fixtures` and keeps the main plugin out
+Each run loads the overrides with `-p klaviyo_snippets.harness.browser.pytest_fixtures` and keeps the main plugin out
 (`-p no:klaviyo_snippets`), except the last test, which checks the two together.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from klaviyo_snippets.harness.browser._choose import DESKTOP_USER_AGENT, BrowserUnavailable, choose_browser
 
 REPO = Path(__file__).resolve().parents[2]
-ALONE = ("-p", "klaviyo_snippets.harness.browser._fixtures", "-p", "no:klaviyo_snippets", "-p", "no:cacheprovider")
+ALONE = ("-p", "klaviyo_snippets.harness.browser.pytest_fixtures", "-p", "no:klaviyo_snippets", "-p", "no:cacheprovider")
 
 
 @pytest.fixture
