@@ -24,13 +24,13 @@ import importlib
 from klaviyo_snippets.generator.errors import UserError
 
 __all__ = [
-    "generate", "load_plan", "default_plan_path", "schema_path", "evaluate", "file_facts",
+    "generate", "render_files", "load_plan", "default_plan_path", "schema_path", "evaluate", "file_facts",
     "check_public_key", "version",
     "Plan", "Event", "Property", "Outcome", "Result", "UserError", "PlanError",
 ]
 
 _LAZY = {
-    "generate": "codegen", "file_facts": "codegen", "Result": "codegen",
+    "generate": "codegen", "render_files": "codegen", "file_facts": "codegen", "Result": "codegen",
     "load_plan": "plan", "check_public_key": "plan", "Plan": "plan", "Event": "plan",
     "Property": "plan", "PlanError": "plan", "evaluate": "plan", "Outcome": "plan",
     "default_plan_path": "resources", "schema_path": "resources", "version": "resources",

@@ -185,15 +185,15 @@ def generated_storefront(out_dir: Path, plan_path: Path | None = None) -> tuple[
                  f"{'' if plan.is_default else f' --plan {plan.path}'}), or pass the plan it came from with --plan")
     head = install.read_text(encoding="utf-8")
     identify = [e for e in plan.events if e.method == "identify"]
-    identify_html = "".join(_snippet(out_dir, e.key) for e in identify)
+    identify_html = "".join(_snippet(out_dir, e) for e in identify)
     pages, visits = {}, []
     for event in plan.events:
         if event in identify:
             continue
-        path = f"/{_slug(event.key)}.html"
+        path = f"/{event.slug}.html"
         title = html.escape(event.metric or event.key)
         pages[path] = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
-                       f"{head}</head><body>{identify_html}{_snippet(out_dir, event.key)}</body></html>")
+                       f"{head}</head><body>{identify_html}{_snippet(out_dir, event)}</body></html>")
         actions = tuple(
             (t.kind, t.selector if t.kind == "click" else f"{t.selector} [type=submit]")
             for t in event.triggers if t.kind in ("click", "submit")
@@ -214,12 +214,8 @@ def _recorded_plan(out_dir: Path, path: object) -> Path | None:
     return plan
 
 
-def _slug(key: str) -> str:
-    return key.replace("_", "-")
-
-
-def _snippet(out_dir: Path, key: str) -> str:
-    path = out_dir / "snippets" / f"{_slug(key)}.html"
+def _snippet(out_dir: Path, event) -> str:
+    path = out_dir / "snippets" / f"{event.slug}.html"
     if not path.is_file():
         raise UserError(f"{path} is missing", hint=f"regenerate: klaviyo-snippets generate --out {out_dir}")
     return path.read_text(encoding="utf-8")

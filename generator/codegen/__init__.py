@@ -3,7 +3,7 @@ written to a folder by a writer that touches only what it generated.
 
     result = generate("my-plan.yaml", Path("dist"), public_key="AbC123")
     result.written, result.unchanged, result.removed, result.stale, result.manifest
-    files = render_files(plan)      # in memory: {relative path: text}, nothing written
+    files = render_files("my-plan.yaml")   # in memory: {relative path: bytes}, nothing written
 """
 
 from __future__ import annotations
@@ -55,7 +55,29 @@ def _no_gc():
             gc.enable()
 
 
+def render_files(
+    plan_path: str | Path | None = None,
+    out_dir: str | Path = Path("dist"),
+    *,
+    public_key: str | None = None,
+    csp_nonce: str | None = None,
+    inline: bool = True,
+    assets_url: str | None = None,
+) -> dict[str, bytes]:
+    """Every file `generate` would write, in memory (``{relative path: bytes}``); nothing
+    touches the disk. ``out_dir`` only names the folder in the regenerate command the files'
+    headers quote."""
+    with _no_gc():
+        files, _ = _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url)
+        return files
+
+
 def _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_url) -> Result:
+    files, manifest = _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url)
+    return write_outputs(Path(out_dir), files, manifest, check=check)
+
+
+def _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url):
     plan = load_plan(plan_path)
     if public_key is not None:
         public_key = check_public_key(public_key, where="--public-key")
@@ -65,10 +87,8 @@ def _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_u
             where="--csp-nonce",
             hint="use base64 characters, or a template placeholder such as {{ csp_nonce }}",
         )
-    out = Path(out_dir)
     options = Options(public_key=public_key, csp_nonce=csp_nonce, inline=inline, assets_url=_assets_url(assets_url, inline))
-    files, manifest = build(plan, out, options)
-    return write_outputs(out, files, manifest, check=check)
+    return build(plan, Path(out_dir), options)
 
 
 def _assets_url(url: str | None, inline: bool) -> str:

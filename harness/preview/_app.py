@@ -23,8 +23,6 @@ import asyncio
 import itertools
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -104,7 +102,6 @@ class Preview:
         self.plan_error: str | None = None
         self.plan_version = 0
         self._plan_sha: str | None = None
-        self._out_dir = Path(tempfile.gettempdir()) / f"klaviyo-snippets-preview-{os.getpid()}-{id(self)}" / "dist"
         self._server = LoopThread("klaviyo-preview")
         self._watcher: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -199,14 +196,13 @@ class Preview:
         return st.st_mtime_ns, st.st_size
 
     def _build(self, version: int) -> Storefront:
-        from klaviyo_snippets.generator import generate, load_plan
+        from klaviyo_snippets.generator import load_plan, render_files
 
         plan = load_plan(self.plan_path)
         key = self.public_key or plan.public_key or FALLBACK_PUBLIC_KEY
         override = None if (plan.public_key and not self.public_key) else key
-        # check=True: generated in memory, nothing is written (the folder does not exist).
-        result = generate(self.plan_path, self._out_dir, public_key=override, check=True)
-        return Storefront(plan, result.files, self.stub_url, version=version, public_key=key)
+        files = render_files(self.plan_path, public_key=override)
+        return Storefront(plan, files, self.stub_url, version=version, public_key=key)
 
     def _load_plan_now(self) -> None:
         try:
