@@ -1,8 +1,9 @@
 """Klaviyo's OpenAPI extract as an external oracle: does a request body match the operation?
 
-The extract lives outside the repository, in `../shared/reference/klaviyo-openapi/` (CI clones
-the project with `shared/` beside it); `KLAVIYO_OPENAPI_EXTRACT` points elsewhere. When it is
-absent, `validate_request` skips the calling test with a loud reason rather than passing.
+The extract travels with the project, in `tests/oracle/klaviyo-openapi/` (MIT, with its licence
+and a note on its source); `KLAVIYO_OPENAPI_EXTRACT` points elsewhere (a newer extract). When it
+cannot be read, `validate_request` skips the calling test with a loud reason, and under
+`KLAVIYO_SNIPPETS_STRICT=1` (CI) that skip is a failure.
 
     from tests.openapi_oracle import validate_request
     validate_request("/api/events", body)   # AssertionError naming the JSON pointer on mismatch
@@ -27,8 +28,7 @@ __all__ = ["EXTRACT_PATH", "openapi_available", "validate_request", "request_sch
 
 EXTRACT_PATH = Path(os.environ.get(
     "KLAVIYO_OPENAPI_EXTRACT",
-    Path(__file__).resolve().parents[2]
-    / "shared/reference/klaviyo-openapi/klaviyo-openapi-extract.json",
+    Path(__file__).resolve().parent / "oracle" / "klaviyo-openapi" / "klaviyo-openapi-extract.json",
 ))
 
 
@@ -46,8 +46,8 @@ def openapi_available() -> bool:
 def skip_reason() -> str:
     if not EXTRACT_PATH.is_file():
         return (f"OPENAPI ORACLE UNAVAILABLE: {EXTRACT_PATH} is missing, so request bodies are NOT "
-                "checked against Klaviyo's schema (clone with shared/ beside the project, or set "
-                "KLAVIYO_OPENAPI_EXTRACT)")
+                "checked against Klaviyo's schema (restore tests/oracle/klaviyo-openapi/ from git, or "
+                "set KLAVIYO_OPENAPI_EXTRACT)")
     return ("OPENAPI ORACLE UNAVAILABLE: openapi-schema-validator is not installed, so request "
             "bodies are NOT checked against Klaviyo's schema (pip install -e '.[test]')")
 
