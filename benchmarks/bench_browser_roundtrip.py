@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from klaviyo_snippets.harness.browser._choose import choose_browser, context_options  # noqa: E402
 from klaviyo_snippets.harness.browser._routing import route_to_stub  # noqa: E402
-from klaviyo_snippets.harness.standin._server import StubKlaviyo  # noqa: E402
+from klaviyo_snippets.harness.standin import StubKlaviyo  # noqa: E402
 from tests.browser.guide import LOADER, SCRIPT_TAG  # noqa: E402
 
 PAGE = f"<!doctype html><body>{SCRIPT_TAG}<script>{LOADER}</script></body>"

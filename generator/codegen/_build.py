@@ -18,11 +18,11 @@ from typing import Any
 import rjsmin
 
 from klaviyo_snippets.generator.codegen._escape import html_comment, js_comment, js_literal, json_island
-from klaviyo_snippets.generator.plan._runtime import evaluate
+from klaviyo_snippets.generator.plan import evaluate
 from klaviyo_snippets.generator.codegen._jscode import event_code, plan_features
 from klaviyo_snippets.generator.codegen._markup import example_element
 from klaviyo_snippets.generator.codegen._pages import event_html, event_markdown
-from klaviyo_snippets.generator.plan._load import Event, Plan, PlanError, check_public_key
+from klaviyo_snippets.generator.plan import Event, Plan, PlanError, check_public_key
 from klaviyo_snippets.generator.codegen._render import render
 from klaviyo_snippets.generator.resources import version as generator_version
 from klaviyo_snippets.generator.codegen._tstypes import input_types, payload_type

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from klaviyo_snippets.generator.codegen._escape import js_comment, js_literal
-from klaviyo_snippets.generator.plan._load import PAGE_FIELDS, Event, Property, dependency_order
+from klaviyo_snippets.generator.plan import PAGE_FIELDS, Event, Property, dependency_order
 
 __all__ = ["event_args", "event_code", "form_fields", "TYPE_CODES", "plan_features"]
 

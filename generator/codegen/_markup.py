@@ -8,7 +8,7 @@ from typing import Any
 
 from klaviyo_snippets.generator.codegen._escape import html_attr, html_text
 from klaviyo_snippets.generator.codegen._jscode import form_fields
-from klaviyo_snippets.generator.plan._load import Event, Trigger
+from klaviyo_snippets.generator.plan import Event, Trigger
 
 __all__ = ["example_element"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from klaviyo_snippets.generator.codegen._escape import js_comment, ts_key
-from klaviyo_snippets.generator.plan._load import Event, Property
+from klaviyo_snippets.generator.plan import Event, Property
 
 __all__ = ["payload_type", "input_types", "ACCEPTS", "PAYLOAD_TS"]
 

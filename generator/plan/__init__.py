@@ -6,10 +6,11 @@ event sends.
 
 from __future__ import annotations
 
-from klaviyo_snippets.generator.plan._load import (
-    METHODS, PAGE_FIELDS, TYPES, Event, Plan, PlanError, Property, Source, Trigger,
-    check_public_key, dependency_order, load_plan, selector_problem,
+from klaviyo_snippets.generator.plan._load import load_plan
+from klaviyo_snippets.generator.plan._model import (
+    METHODS, PAGE_FIELDS, TYPES, Event, Plan, PlanError, Property, Source, Trigger, dependency_order,
 )
+from klaviyo_snippets.generator.plan._rules import check_public_key, selector_problem
 from klaviyo_snippets.generator.plan._runtime import Outcome, convert, evaluate, js_number_string
 
 __all__ = [

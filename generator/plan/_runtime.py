@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from klaviyo_snippets.generator.plan._load import Event, Property, dependency_order
+from klaviyo_snippets.generator.plan._model import Event, Property, dependency_order
 
 __all__ = ["evaluate", "Outcome", "js_number_string", "convert"]
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from klaviyo_snippets.harness.browser._choose import (
     BROWSER_NAMES, CHROMIUM_ENV, DESKTOP_USER_AGENT, FIREFOX_ENV, BrowserChoice, BrowserUnavailable,
-    WebKitGTK, choose_browser, context_options, ensure, find_webkitgtk, which_lanes,
+    WebKitGTK, choose_browser, context_options, find_webkitgtk,
 )
+from klaviyo_snippets.harness.browser._install import ensure, which_lanes
 from klaviyo_snippets.harness.browser._routing import (
     SITE_ORIGIN, BlockedRequest, ForwardedRequest, RoutingLog, pumping_sleep, route_to_stub,
 )

@@ -1,4 +1,4 @@
-"""pytest-playwright, launching the browser that `klaviyo_snippets.harness.browser._choose` picks, with a desktop user agent.
+"""pytest-playwright, launching the browser that `choose_browser` picks, with a desktop user agent.
 
 Fixture overrides with pytest-playwright's own names, so its `browser`, `context` and `page` work
 unchanged on a machine where Playwright never downloaded a browser. pytest lets the last
@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="browser binary for pytest-playwright to launch (default: found automatically; "
-        "see `python -m klaviyo_snippets.harness.browser._choose which`)",
+        "see `klaviyo-snippets browsers which`)",
     )
 
 

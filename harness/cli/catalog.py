@@ -1,13 +1,11 @@
 """`klaviyo-snippets catalog build | push | check`: the custom catalog feed, the Catalogs API,
 and a check that events send the catalog's product ids.
 
-`configure_parser(parser)` takes the parser of the `catalog` command and adds its `build` and
-`push` sub-commands; `run(args)` runs the chosen one and returns the exit code (0 done, 1 some
-items failed or were left unsent, 2 for a user mistake, printed as one short message without a
-traceback, 130 interrupted).
+Exit codes: 0 done, 1 some items failed or were left unsent (or `check` found ids missing from
+the catalog), 2 a user mistake, 130 interrupted.
 
 `push` sends the products as bulk create jobs (≤ 100 items a request) through the same sender
-as `orders sync` (`klaviyo_snippets.generator.server.sending._sender`: rate limits, retries, state file, dead letters). A catalog
+and options as `orders sync` (`_sending.py`: rate limits, retries, state file, dead letters). A catalog
 is filled by a feed or by the API, never both: `push` refuses to run when the user says a feed is
 in use (`--feed-in-use`, or `KLAVIYO_CATALOG_FEED_IN_USE=1` in the environment).
 """
@@ -21,16 +19,32 @@ import tempfile
 import time
 from pathlib import Path
 
-from klaviyo_snippets.generator.server.sending import _sender as snd
+from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.server import parse_json, read_text
+from klaviyo_snippets.generator.server import sending as snd
 from klaviyo_snippets.generator.server.catalog import (
     MAX_FEED_BYTES,
     MAX_ITEMS_PER_JOB,
     RECOMMENDED_FEED_BYTES,
     build_feed,
     bulk_create_job_bodies,
+    check_ids,
     read_products,
 )
-from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.server.orders import order_events, read_orders
+from klaviyo_snippets.harness.cli._sending import (
+    EXIT_OK,
+    add_send_options,
+    default_path,
+    finish,
+    make_sender,
+    open_state,
+    print_json_lines,
+    refuse_same_file,
+    replay_dead_letters,
+    send_and_record,
+    summary_lines,
+)
 
 FEED_ENV = "KLAVIYO_CATALOG_FEED_IN_USE"
 
@@ -55,8 +69,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--max-bytes", type=int, default=RECOMMENDED_FEED_BYTES, metavar="N",
                        help=f"largest feed file in bytes (default {RECOMMENDED_FEED_BYTES}, "
                             f"Klaviyo's recommendation; at most {MAX_FEED_BYTES})")
-
-    from klaviyo_snippets.harness.cli.orders import add_send_options
 
     push = commands.add_parser(
         "push",
@@ -102,24 +114,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.catalog_command == "build":
-            return _build(args)
-        if args.catalog_command == "push":
-            return _push(args)
-        if args.catalog_command == "check":
-            return _check(args)
-        raise UserError(f"unknown catalog command {args.catalog_command!r}")
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+    if args.catalog_command == "build":
+        return _build(args)
+    if args.catalog_command == "push":
+        return _push(args)
+    if args.catalog_command == "check":
+        return _check(args)
+    raise UserError(f"unknown catalog command {args.catalog_command!r}")
 
 
 def _check(args: argparse.Namespace) -> int:
-    from klaviyo_snippets.generator.server._bodies import parse_json, read_text
-    from klaviyo_snippets.generator.server.catalog import check_ids
-    from klaviyo_snippets.generator.server.orders import order_events, read_orders
-
     products = read_products(args.products)
     sources: list[tuple[str, list[dict]]] = []
     if args.orders:
@@ -164,8 +168,6 @@ def _bodies_from(data: object, option: str) -> list[dict]:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from klaviyo_snippets.harness.cli.orders import refuse_same_file
-
     out = Path(args.out)
     snd.check_writable(out, "--out", replaced=True)  # written beside, then renamed over
     refuse_same_file(("--products", args.products), ("--out", out))
@@ -241,19 +243,6 @@ def _feed_in_use(args: argparse.Namespace) -> str | None:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from klaviyo_snippets.harness.cli.orders import (
-        EXIT_OK,
-        default_path,
-        finish,
-        make_sender,
-        open_state,
-        print_json_lines,
-        refuse_same_file,
-        replay_dead_letters,
-        send_and_record,
-        summary_lines,
-    )
-
     said = _feed_in_use(args)
     if said:
         raise UserError(

@@ -1,17 +1,13 @@
-"""The ``klaviyo-snippets generate`` command: `configure_parser` adds its options to an argparse
-parser, `run` carries them out, prints what it did and returns the exit code (0 done or current,
-1 stale with --check, 2 a mistake in the plan or the options, printed without a traceback)."""
+"""`klaviyo-snippets generate`: the tracking plan in, JavaScript, types and docs out; prints what it
+wrote and what shoppers download. Exit codes: 0 done or current, 1 stale with --check (a mistake
+in the plan or the options is a `UserError`, exit 2)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import TextIO
 
-from klaviyo_snippets.generator.errors import UserError
-
-__all__ = ["configure_parser", "run", "main"]
+__all__ = ["configure_parser", "run"]
 
 #: The gzip budget for the minified bundle (all the guide's events plus the loader), in bytes.
 BUNDLE_BUDGET = 2048
@@ -59,47 +55,40 @@ def _size(n: int) -> str:
     return f"{n:,} B"
 
 
-def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from klaviyo_snippets.generator import generate
-    from klaviyo_snippets.generator.codegen._build import BUNDLE, LOADER
+def run(args: argparse.Namespace) -> int:
+    from klaviyo_snippets.generator.codegen import BUNDLE, LOADER, generate
 
-    out = out or sys.stdout
-    err = err or sys.stderr
-    try:
-        result = generate(
-            args.plan, args.out, public_key=args.public_key, check=args.check,
-            csp_nonce=args.csp_nonce, inline=args.inline, assets_url=args.assets_url,
-        )
-    except UserError as error:
-        print(f"error: {error}", file=err)
-        return error.exit_code
+    result = generate(
+        args.plan, args.out, public_key=args.public_key, check=args.check,
+        csp_nonce=args.csp_nonce, inline=args.inline, assets_url=args.assets_url,
+    )
     files = result.manifest["files"]
     plan_name = result.manifest["plan"]["path"]
     where = f"{args.out}/"
     if args.check:
         if result.current:
-            print(f"{where} is current: {len(files) + 1} files match the {plan_name} plan", file=out)
+            print(f"{where} is current: {len(files) + 1} files match the {plan_name} plan")
             return 0
-        print(f"{where} is stale: {len(result.stale)} of {len(files) + 1} files differ from what the {plan_name} plan generates", file=out)
+        print(f"{where} is stale: {len(result.stale)} of {len(files) + 1} files differ from what the {plan_name} plan generates")
         for name in result.stale:
             state = "changed" if name in result.diffs else ("missing" if name in result.files else "not generated any more")
-            print(f"  {state:<22} {name}", file=out)
+            print(f"  {state:<22} {name}")
         for name, diff in result.diffs.items():
-            print(f"\n{diff.rstrip()}", file=out)
+            print(f"\n{diff.rstrip()}")
         command = result.manifest["_generated"].split("regenerate with `", 1)[-1].rstrip("`.")
-        print(f"\nregenerate with: {command}", file=out)
+        print(f"\nregenerate with: {command}")
         return 1
-    print(f"generated {where} from the {plan_name} plan ({len(files) + 1} files)", file=out)
+    print(f"generated {where} from the {plan_name} plan ({len(files) + 1} files)")
     width = max(len(name) for name in files)
     for name in sorted(set(result.written) | set(result.unchanged)):
         facts = files.get(name)
         state = "wrote" if name in result.written else "same"
         sizes = f"{facts['bytes']:>8,} B {facts['gzip_bytes']:>7,} B gz" if facts else ""
-        print(f"  {state:<6} {name:<{width}} {sizes}", file=out)
+        print(f"  {state:<6} {name:<{width}} {sizes}")
     for name in result.removed:
-        print(f"  removed {name}", file=out)
+        print(f"  removed {name}")
     for name in result.kept:
-        print(f"  kept    {name} (no longer generated, but edited since: delete it yourself if you do not need it)", file=out)
+        print(f"  kept    {name} (no longer generated, but edited since: delete it yourself if you do not need it)")
     loader = files[f"{LOADER}.min.js"]
     bundle = files[f"{BUNDLE}.min.js"]
     over = bundle["gzip_bytes"] - BUNDLE_BUDGET
@@ -108,16 +97,5 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     print(
         f"shoppers download: {LOADER}.min.js {_size(loader['bytes'])} ({_size(loader['gzip_bytes'])} gzip); "
         f"{BUNDLE}.min.js {_size(bundle['bytes'])} ({_size(bundle['gzip_bytes'])} gzip, {verdict})",
-        file=out,
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (the project's CLI wires `configure_parser` and `run` itself)."""
-    parser = configure_parser(argparse.ArgumentParser(prog="klaviyo-snippets generate"))
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -11,8 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from klaviyo_snippets.generator.resources import default_plan_path, schema_path
 from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.resources import default_plan_path, schema_path
+
+__all__ = ["configure_parser", "run"]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

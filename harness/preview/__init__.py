@@ -1,90 +1,10 @@
-"""`klaviyo-snippets preview`: a sample storefront and a live inspector beside a stand-in Klaviyo.
-
-    klaviyo-snippets preview [--plan FILE] [--host 127.0.0.1] [--port 8800]
-
-`configure_parser(parser)` adds the options, `run(args) -> int` serves until Ctrl-C (exit 0).
-From Python: `Preview` (harness/preview/app.py), a plain object with start/close. docs/preview.md.
+"""The local preview: a sample storefront built from a plan's generated snippets, and beside it a
+live inspector of every request a stand-in Klaviyo receives. `Preview` is a plain object with
+start/close; `klaviyo-snippets preview` serves one until Ctrl-C. docs/preview.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+from klaviyo_snippets.harness.preview._app import Preview
 
-from klaviyo_snippets.generator.errors import UserError
-
-__all__ = ["Preview", "configure_parser", "main", "run"]
-
-
-def __getattr__(name: str):
-    if name == "Preview":
-        from klaviyo_snippets.harness.preview._app import Preview
-
-        return Preview
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.description = (
-        "Start a stand-in Klaviyo and a local web app: a sample storefront built from the plan's "
-        "sample data and its generated snippets, and beside it a live inspector of every request "
-        "Klaviyo would receive (good, bad with reasons, duplicate, or dropped by the onsite script "
-        "and why). Editing the plan regenerates the snippets and reloads the page. Nothing is "
-        "fetched from the network."
-    )
-    parser.add_argument(
-        "--plan", metavar="FILE", type=Path, default=None,
-        help="the tracking plan (YAML) to preview; default: the plan that ships with klaviyo-snippets",
-    )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1; the stand-in listens there too)")
-    from klaviyo_snippets.harness.cli._options import port_number
-
-    parser.add_argument("--port", type=port_number, default=8800,
-                        help="port of the preview, 0 for any free one (default: 8800)")
-    parser.add_argument("--stub-port", type=port_number, default=0, metavar="PORT",
-                        help="port of the stand-in Klaviyo (default: any free one)")
-    parser.add_argument("--public-key", metavar="KEY", default=None,
-                        help="the public key the snippets use; default: the plan's public_key")
-    return parser
-
-
-def run(args: argparse.Namespace, *, out=None, err=None) -> int:
-    from klaviyo_snippets.harness.standin import serve_until_interrupted
-    from klaviyo_snippets.harness.preview._app import Preview
-
-    out = out or sys.stdout
-    err = err or sys.stderr
-
-    def echo(text: str) -> None:
-        print(text, file=out, flush=True)
-
-    preview = Preview(args.plan, host=args.host, port=args.port, stub_port=args.stub_port,
-                      public_key=args.public_key, echo=echo)
-    preview.start()
-    try:
-        echo(f"klaviyo-snippets preview: {preview.url}")
-        echo(f"  storefront   {preview.url}shop/")
-        echo(f"  stand-in     {preview.stub_url}   (inspection API: {preview.stub_url}/__stub__/events)")
-        echo(f"  plan         {preview.plan_path}   (saving it regenerates the snippets and reloads the page)")
-        if preview.plan_error:
-            print(f"warning: the plan has an error; the inspector shows it until it is fixed:\n{preview.plan_error}",
-                  file=err, flush=True)
-        serve_until_interrupted(echo)
-    finally:
-        preview.close()
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (`python -m klaviyo_snippets.harness.preview`); the project's CLI wires the same."""
-    parser = configure_parser(argparse.ArgumentParser(prog="klaviyo-snippets preview"))
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return 0
+__all__ = ["Preview"]

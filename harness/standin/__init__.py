@@ -14,9 +14,11 @@ It is the independent oracle of everything else in the project: its copy of Klav
 from __future__ import annotations
 
 from klaviyo_snippets.harness.standin import wire
+from klaviyo_snippets.harness.standin._inspection import refuse_foreign
 from klaviyo_snippets.harness.standin._limits import FAULT_KINDS, RateLimits
 from klaviyo_snippets.harness.standin._loopthread import LoopThread, serve_until_interrupted
-from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings, refuse_foreign, serve_forever
+from klaviyo_snippets.harness.standin._server import StubKlaviyo, serve_forever
+from klaviyo_snippets.harness.standin._settings import StubSettings
 from klaviyo_snippets.harness.standin._store import now_iso
 
 __all__ = [

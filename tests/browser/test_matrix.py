@@ -36,7 +36,7 @@ from klaviyo_snippets.harness.browser._choose import (
 )
 from klaviyo_snippets.harness.cli import main
 from klaviyo_snippets.harness.browser._routing import route_to_stub
-from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
+from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
 from tests.browser.guide import (
     PUBLIC_KEY,
     TRACK_VIEWED_ITEM,
@@ -550,7 +550,7 @@ def machine(tmp_path, monkeypatch):
 
 
 def test_setup_without_root_warns_for_the_optional_lanes(machine, monkeypatch):
-    from klaviyo_snippets.harness.browser import _choose as browsers
+    from klaviyo_snippets.harness.browser import _install as browsers
 
     monkeypatch.setattr(browsers, "_is_root", lambda: False)
     lines: list[str] = []
@@ -563,7 +563,7 @@ def test_setup_without_root_warns_for_the_optional_lanes(machine, monkeypatch):
 
 
 def test_setup_as_root_installs_each_lanes_packages(machine, monkeypatch):
-    from klaviyo_snippets.harness.browser import _choose as browsers
+    from klaviyo_snippets.harness.browser import _install as browsers
 
     monkeypatch.setattr(browsers, "_is_root", lambda: True)
     machine.add("apt-get")
@@ -577,7 +577,7 @@ def test_setup_as_root_installs_each_lanes_packages(machine, monkeypatch):
 
 
 def test_setup_where_apt_get_fails_is_an_error(machine, monkeypatch):
-    from klaviyo_snippets.harness.browser import _choose as browsers
+    from klaviyo_snippets.harness.browser import _install as browsers
 
     monkeypatch.setattr(browsers, "_is_root", lambda: True)
     machine.add("apt-get")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from klaviyo_snippets.harness.standin._server import StubKlaviyo
+from klaviyo_snippets.harness.standin import StubKlaviyo
 
 
 @pytest.fixture

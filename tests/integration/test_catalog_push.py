@@ -10,8 +10,8 @@ import pytest
 
 from klaviyo_snippets.generator.server.catalog import read_products
 from klaviyo_snippets.harness.cli import main
+from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
 from klaviyo_snippets.harness.standin._limits import RateLimits
-from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_PRODUCTS = ROOT / "examples/products.jsonl"

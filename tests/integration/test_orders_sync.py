@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from klaviyo_snippets.generator.server.sending import _sender as snd
+from klaviyo_snippets.generator.server import sending as snd
 from klaviyo_snippets.generator.server.orders import order_events, placed_order_body, read_orders
 from klaviyo_snippets.harness.cli import main
+from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
 from klaviyo_snippets.harness.standin._limits import RateLimits
-from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ORDERS = ROOT / "examples/orders.jsonl"

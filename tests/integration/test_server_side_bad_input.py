@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from klaviyo_snippets.harness.cli import orders as orders_command
 from klaviyo_snippets.harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,8 +170,7 @@ def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path, capsys, comman
 
 @pytest.mark.parametrize("rate", ["10", "0/0", "abc"])
 def test_a_bad_rate_is_a_usage_error(orders, products, capsys, rate):
-    code, _, err = cli(capsys, "sync", "--orders", str(orders), "--rate", rate, "--dry-run",
-                       entry=orders_command.main)
+    code, _, err = cli(capsys, "orders", "sync", "--orders", str(orders), "--rate", rate, "--dry-run")
     assert_refused(code, err, "argument --rate", "BURST/STEADY", "350/3500")
     code, _, err = cli(capsys, "catalog", "push", "--products", str(products), "--rate", rate, "--dry-run")
     assert_refused(code, err, "argument --rate", "BURST/STEADY")
@@ -274,7 +272,7 @@ def test_a_bad_api_url_is_refused_up_front(orders, products, capsys, url):
                                      ("http://localhost:8765", True), ("http://[::1]:8765", True)])
 def test_api_url_sends_the_key_over_plain_http_only_to_this_machine(url, ok):
     from klaviyo_snippets.generator.errors import UserError
-    from klaviyo_snippets.generator.server.sending._sender import check_api_url
+    from klaviyo_snippets.generator.server.sending import check_api_url
 
     if ok:
         assert check_api_url(url) == url

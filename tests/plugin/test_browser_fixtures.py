@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from klaviyo_snippets.harness.browser._choose import DESKTOP_USER_AGENT, BrowserUnavailable, choose_browser
+from klaviyo_snippets.harness.browser import DESKTOP_USER_AGENT, BrowserUnavailable, choose_browser
 
 REPO = Path(__file__).resolve().parents[2]
 ALONE = ("-p", "klaviyo_snippets.harness.browser.pytest_fixtures", "-p", "no:klaviyo_snippets", "-p", "no:cacheprovider")

@@ -68,7 +68,7 @@ def test_plugin_is_registered_under_its_entry_point_name(pytester: pytest.Pytest
 
 TRIAL_CONFTEST = '''
 import pytest
-from klaviyo_snippets.harness.standin._server import StubSettings
+from klaviyo_snippets.harness.standin import StubSettings
 
 @pytest.fixture(scope="session")
 def klaviyo_stub_settings():

@@ -1,4 +1,4 @@
-"""How `klaviyo_snippets.harness.browser._choose` chooses a browser, on stand-in file trees (no browser is launched).
+"""How `klaviyo_snippets.harness.browser` chooses and installs a browser, on stand-in file trees (no browser is launched).
 
 System candidates are pointed at files made in tmp_path, and Playwright's downloads at a
 PLAYWRIGHT_BROWSERS_PATH of our own, where Playwright's driver itself says the binaries go.
@@ -16,6 +16,7 @@ import pytest
 
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.harness.browser import _choose as browsers
+from klaviyo_snippets.harness.browser import _install as install
 from klaviyo_snippets.harness.browser._choose import (
     DESKTOP_USER_AGENT,
     QUIET_CHROMIUM_ARGS,
@@ -24,6 +25,7 @@ from klaviyo_snippets.harness.browser._choose import (
     choose_browser,
     context_options,
 )
+from klaviyo_snippets.harness.cli import main
 
 
 def _executable(path: Path, text: str = "#!/bin/sh\nexit 0\n") -> str:
@@ -272,14 +274,14 @@ def test_ensure_reports_what_it_found(tmp_path, no_system, monkeypatch):
     shell = _executable(tmp_path / "chromium-headless-shell")
     monkeypatch.setattr(browsers, "_SYSTEM_CHROMIUMS", (("chromium-headless-shell", shell, True),))
     lines: list[str] = []
-    assert browsers.ensure(out=lines.append) == 0
+    assert install.ensure(out=lines.append) == 0
     assert lines == [f"browser: chromium: {shell} (system package chromium-headless-shell)"]
 
 
 def test_ensure_without_root_says_what_to_run(no_system, downloads, monkeypatch):
-    monkeypatch.setattr(browsers, "_is_root", lambda: False)
+    monkeypatch.setattr(install, "_is_root", lambda: False)
     lines: list[str] = []
-    assert browsers.ensure(out=lines.append) == 1
+    assert install.ensure(out=lines.append) == 1
     text = "\n".join(lines)
     assert "sudo apt-get install -y chromium-headless-shell fonts-liberation" in text
     assert f"{browsers._playwright_command()} install chromium" in text
@@ -291,7 +293,7 @@ def test_ensure_as_root_installs_and_checks_again(tmp_path, no_system, downloads
     monkeypatch.setattr(browsers, "_SYSTEM_CHROMIUMS", (("chromium-headless-shell", str(shell), True),))
     monkeypatch.setattr(browsers, "_SYSTEM_FIREFOXES", (("firefox-esr", str(firefox)),))
     monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
-    monkeypatch.setattr(browsers, "_is_root", lambda: True)
+    monkeypatch.setattr(install, "_is_root", lambda: True)
     monkeypatch.setattr(browsers.shutil, "which", lambda name: "/usr/bin/apt-get")
     installed: list[list[str]] = []
 
@@ -300,9 +302,9 @@ def test_ensure_as_root_installs_and_checks_again(tmp_path, no_system, downloads
         _executable(shell)
         _executable(firefox)
 
-    monkeypatch.setattr(browsers, "_apt_install", fake_apt)
+    monkeypatch.setattr(install, "_apt_install", fake_apt)
     lines: list[str] = []
-    assert browsers.ensure(firefox=True, out=lines.append) == 0
+    assert install.ensure(firefox=True, out=lines.append) == 0
     assert installed == [["chromium-headless-shell", "fonts-liberation", "firefox-esr"]]
     assert lines == [
         "installing Debian packages: chromium-headless-shell fonts-liberation firefox-esr (apt-get)",
@@ -313,17 +315,17 @@ def test_ensure_as_root_installs_and_checks_again(tmp_path, no_system, downloads
 
 def test_ensure_stops_on_a_wrong_setting(no_system, monkeypatch):
     monkeypatch.setenv(browsers.CHROMIUM_ENV, "/nope")
-    monkeypatch.setattr(browsers, "_apt_install", lambda packages: pytest.fail("must not install"))
+    monkeypatch.setattr(install, "_apt_install", lambda packages: pytest.fail("must not install"))
     lines: list[str] = []
-    assert browsers.ensure(out=lines.append) == 1
+    assert install.ensure(out=lines.append) == 1
     assert lines[0].startswith("error: KLAVIYO_SNIPPETS_CHROMIUM=/nope: no such file")
 
 
 def test_which_command(tmp_path, capsys):
     given = _executable(tmp_path / "chrome")
-    assert browsers.main(["which", "--executable", given]) == 0
+    assert main(["browsers", "which", "--executable", given]) == 0
     assert capsys.readouterr().out == f"chromium: {given} (explicit path)\n"
-    assert browsers.main(["which", "--executable", "/nonexistent"]) == 1
+    assert main(["browsers", "which", "--executable", "/nonexistent"]) == 1
     assert "error: /nonexistent: no such file" in capsys.readouterr().err
 
 
@@ -332,7 +334,7 @@ def no_webkitgtk(monkeypatch):
     def missing():
         raise BrowserUnavailable("no WebKitGTK smoke lane: no Xvfb (package xvfb)", hint="run ./bootstrap --webkit")
 
-    monkeypatch.setattr(browsers, "find_webkitgtk", missing)
+    monkeypatch.setattr(install, "find_webkitgtk", missing)
 
 
 def test_which_reports_every_lane(tmp_path, no_system, downloads, monkeypatch):
@@ -343,9 +345,9 @@ def test_which_reports_every_lane(tmp_path, no_system, downloads, monkeypatch):
     monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
     _executable(Path(downloads["webkit"]))
     gtk = browsers.WebKitGTK("/usr/bin/WebKitWebDriver", "/usr/lib/MiniBrowser", "/usr/bin/Xvfb")
-    monkeypatch.setattr(browsers, "find_webkitgtk", lambda: gtk)
+    monkeypatch.setattr(install, "find_webkitgtk", lambda: gtk)
     lines: list[str] = []
-    assert browsers.which_lanes(out=lines.append) == 0
+    assert install.which_lanes(out=lines.append) == 0
     assert lines == [
         f"chromium: {shell} (system package chromium-headless-shell)",  # as `which --browser chromium` says it
         f"firefox: {firefox} (system package firefox-esr, WebDriver BiDi)",
@@ -357,7 +359,7 @@ def test_which_reports_every_lane(tmp_path, no_system, downloads, monkeypatch):
 def test_which_says_why_a_lane_is_missing(tmp_path, capsys, no_system, downloads, no_webkitgtk, monkeypatch):
     shell = _executable(tmp_path / "chromium-headless-shell")
     monkeypatch.setattr(browsers, "_SYSTEM_CHROMIUMS", (("chromium-headless-shell", shell, True),))
-    assert browsers.main(["which"]) == 0
+    assert main(["browsers", "which"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"chromium: {shell} (system package chromium-headless-shell)"
     assert lines[1].startswith("firefox: none, its tests will be skipped: no Firefox found: ")
@@ -370,12 +372,12 @@ def test_which_says_why_a_lane_is_missing(tmp_path, capsys, no_system, downloads
 
 def test_which_without_chromium_or_with_a_wrong_setting_fails(no_system, downloads, no_webkitgtk, capsys,
                                                              monkeypatch):
-    assert browsers.main(["which"]) == 1
+    assert main(["browsers", "which"]) == 1
     captured = capsys.readouterr()
     assert captured.err.startswith("error: no Chromium found")
     assert captured.out.splitlines()[0].startswith("firefox: none")  # the other lanes still reported
     monkeypatch.setenv(browsers.FIREFOX_ENV, "/nope")
-    assert browsers.main(["which"]) == 1
+    assert main(["browsers", "which"]) == 1
     assert "error: KLAVIYO_SNIPPETS_FIREFOX=/nope: no such file" in capsys.readouterr().err
 
 
@@ -383,7 +385,7 @@ def test_which_one_lane(tmp_path, capsys, no_system, monkeypatch):
     firefox = _executable(tmp_path / "firefox-esr")
     monkeypatch.setattr(browsers, "_SYSTEM_FIREFOXES", (("firefox-esr", firefox),))
     monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
-    assert browsers.main(["which", "--browser", "firefox"]) == 0
+    assert main(["browsers", "which", "--browser", "firefox"]) == 0
     assert capsys.readouterr().out == f"firefox: {firefox} (system package firefox-esr, WebDriver BiDi)\n"
 
 

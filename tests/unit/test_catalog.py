@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from klaviyo_snippets.generator.server import catalog
-from klaviyo_snippets.harness.cli import catalog as catalog_command
+from klaviyo_snippets.harness.cli import main
 from klaviyo_snippets.generator.server import orders
 from klaviyo_snippets.generator.errors import UserError
 
@@ -262,9 +261,7 @@ def test_ids_missing_from_the_catalog_are_reported_with_where_they_were_sent():
 # -- the command -------------------------------------------------------------------------------
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="klaviyo-snippets catalog")
-    catalog_command.configure_parser(parser)
-    return catalog_command.run(parser.parse_args(argv))
+    return main(["catalog", *argv])
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

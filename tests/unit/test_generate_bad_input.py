@@ -3,7 +3,7 @@ no traceback, nothing written and nothing of the user's lost."""
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import io
 import os
 import shutil
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from klaviyo_snippets.harness.cli.generate import configure_parser, run
+from klaviyo_snippets.harness.cli import main
 
 SECRET = "pk_" + "0123456789abcdef" * 2 + "ab"  # shaped like a Klaviyo private key
 
@@ -35,9 +35,9 @@ events:
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
-    parser = configure_parser(argparse.ArgumentParser(prog="klaviyo-snippets generate"))
     out, err = io.StringIO(), io.StringIO()
-    code = run(parser.parse_args(list(argv)), out=out, err=err)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["generate", *argv])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -248,14 +248,14 @@ def test_the_writer_never_writes_or_deletes_through_a_symbolic_link(tmp_path):
 
 @pytest.mark.parametrize("selector", ["a:not(.x, .y)", "div:is(#a, .b) > span", "li:has(> a)", "a:not(:is(.x, .y), .z)"])
 def test_selectors_browsers_accept_are_accepted(selector):
-    from klaviyo_snippets.generator.plan._load import selector_problem
+    from klaviyo_snippets.generator.plan import selector_problem
 
     assert selector_problem(selector) is None
 
 
 @pytest.mark.parametrize("selector", ["a:not(.x, .y", "a:not(##x)", "[data-klaviyo-banner", "##Like"])
 def test_broken_selectors_are_refused(selector):
-    from klaviyo_snippets.generator.plan._load import selector_problem
+    from klaviyo_snippets.generator.plan import selector_problem
 
     assert selector_problem(selector)
 

@@ -3,7 +3,7 @@ parsing, and the generated JavaScript doing in node what the plan (and the guide
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import base64
 import difflib
 import gzip
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from klaviyo_snippets.generator import default_plan_path, evaluate, generate, load_plan
-from klaviyo_snippets.harness.cli.generate import configure_parser, run
+from klaviyo_snippets.harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -50,9 +50,9 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
-    parser = configure_parser(argparse.ArgumentParser(prog="klaviyo-snippets generate"))
     out, err = io.StringIO(), io.StringIO()
-    code = run(parser.parse_args(list(argv)), out=out, err=err)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["generate", *argv])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -615,7 +615,7 @@ def test_empty_values_count_as_missing_in_fallbacks_formats_unions_and_sums(tmp_
 
 
 def test_numbers_become_text_exactly_as_javascript_writes_them(tmp_path):
-    from klaviyo_snippets.generator.plan._runtime import js_number_string
+    from klaviyo_snippets.generator.plan import js_number_string
 
     numbers = [0, 7, -3, 0.1, 123.5, 1e-6, 1e-7, 1.5e-7, -2.5e-8, 1e20, 1e21, 1.5e300, 2**53, 2**53 + 1,
                12345678901234567890, 123456789012345678901, 29.979999999999997]

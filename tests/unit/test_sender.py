@@ -13,7 +13,9 @@ import random
 import pytest
 from aiohttp import web
 
-from klaviyo_snippets.generator.server.sending import _sender as snd
+from klaviyo_snippets.generator.keys import redact
+from klaviyo_snippets.generator.server import sending as snd
+from klaviyo_snippets.generator.server.sending._client import _job_result
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.harness.standin._limits import Limit, RateLimits
 
@@ -230,7 +232,7 @@ def test_the_key_comes_from_the_environment_and_is_never_echoed():
     with pytest.raises(UserError, match="starts with 'pk_'") as wrong:
         snd.read_private_key({"KLAVIYO_PRIVATE_KEY": "sk_live_9876543210"})
     assert "9876543210" not in str(wrong.value)
-    assert snd.redact(f"oops {KEY} here", KEY) == "oops pk_[redacted] here"
+    assert redact(f"oops {KEY} here", KEY) == "oops pk_[redacted] here"
     assert KEY not in repr(snd.Sender("http://127.0.0.1:9", KEY))
 
 
@@ -272,11 +274,11 @@ def test_bulk_job_outcomes_per_item():
             {"code": "duplicate_object", "detail": "exists", "source": {"pointer": "/data/attributes/items/data/1"}},
             {"code": "invalid", "detail": "bad url", "source": {"pointer": "/data/attributes/items/data/2/attributes/url"}},
         ]}}}
-    result = snd._job_result(work, 202, 1, answer)
+    result = _job_result(work, 202, 1, answer)
     assert [result.outcomes[k] for k in work.keys] == ["accepted", "exists", "failed"]
     assert result.reason == "invalid: bad url"
     assert [k.id for k in result.failed_work().keys] == ["c"]
-    cancelled = snd._job_result(work, 202, 1, {"data": {"attributes": {"status": "cancelled"}}})
+    cancelled = _job_result(work, 202, 1, {"data": {"attributes": {"status": "cancelled"}}})
     assert set(cancelled.outcomes.values()) == {"failed"} and cancelled.transient
 
 
@@ -284,12 +286,12 @@ def test_bulk_job_outcomes_per_item():
 
 def _accepted(body, status=202):
     work = snd.Work.event(body)
-    return snd.Result(work, status, 1, {k: "accepted" for k in work.keys})
+    return snd.Delivery(work, status, 1, {k: "accepted" for k in work.keys})
 
 
 def _failed(body, status=400, transient=False):
     work = snd.Work.event(body)
-    return snd.Result(work, status, 1, {k: "failed" for k in work.keys}, "400 invalid", transient=transient)
+    return snd.Delivery(work, status, 1, {k: "failed" for k in work.keys}, "400 invalid", transient=transient)
 
 
 def test_state_file_remembers_across_runs_and_never_holds_the_key(tmp_path):
@@ -376,8 +378,8 @@ def test_dead_letters_round_trip_without_the_key(tmp_path):
     result.reason = f"400 invalid: echoed header Klaviyo-API-Key {KEY}"
     dead.add(result, secret=KEY)
     job = snd.Work.catalog_job(_job("a", "b"))
-    dead.add(snd.Result(job, 202, 1, {job.keys[0]: "accepted", job.keys[1]: "failed"},
-                        "invalid: bad", reasons={job.keys[1]: "invalid: bad"}), secret=KEY)
+    dead.add(snd.Delivery(job, 202, 1, {job.keys[0]: "accepted", job.keys[1]: "failed"},
+                          "invalid: bad", reasons={job.keys[1]: "invalid: bad"}), secret=KEY)
     dead.close()
     text = (tmp_path / "dead.jsonl").read_text()
     assert KEY not in text

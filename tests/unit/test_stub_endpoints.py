@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
 from klaviyo_snippets.harness.standin._limits import Limit, RateLimits
-from klaviyo_snippets.harness.standin._server import StubKlaviyo, StubSettings
 from tests.http_client import (
     CLIENT_HEADERS, ONSITE_HEADERS, PUBLIC_KEY, SERVER_HEADERS, event_body, get, post, profile_body, send,
 )

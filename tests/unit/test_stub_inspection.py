@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from klaviyo_snippets.harness.standin._server import INSPECTION_PATHS
+from klaviyo_snippets.harness.standin._inspection import INSPECTION_PATHS
 from tests.http_client import (
     CLIENT_HEADERS, ONSITE_HEADERS, PRIVATE_KEY, PUBLIC_KEY, SERVER_HEADERS, event_body, get, post, profile_body,
 )
