@@ -5,7 +5,7 @@ free port): it starts a stand-in Klaviyo in "direct" mode (its onsite script pos
 to it, docs/design.md "Preview") and its own aiohttp app on its own event loop thread:
 
     GET  /                  the inspector, with the storefront in a frame
-    GET  /shop/...          the storefront (harness/preview/shop.py)
+    GET  /shop/...          the storefront (harness/preview/_shop.py)
     GET  /static/...        the inspector's and the storefront's CSS and JS (no build step)
     GET  /api/stream        server-sent events: hello, plan, entries, reset
     GET  /api/session       the session as JSON (entries, profiles, the stand-in's traffic)

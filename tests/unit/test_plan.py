@@ -306,7 +306,7 @@ def test_fast_schema_check_agrees_with_jsonschema():
     from klaviyo_snippets.generator.plan._load import _fast_check, _validator
 
     fast = _fast_check()
-    assert fast is not None, "the schema uses a keyword generator/_schemafast.py does not implement"
+    assert fast is not None, "the schema uses a keyword generator/plan/_schemafast.py does not implement"
     plan = yaml.load(default_plan_path().read_text(), Loader=__import__("klaviyo_snippets.generator.plan._yamlmarks", fromlist=["_"])._Loader)
     rng = random.Random(3)
     docs = [plan] + _mutations(plan, rng)
