@@ -12,7 +12,7 @@ import functools
 import importlib.metadata
 from pathlib import Path
 
-__all__ = ["snippets_dir", "default_plan_path", "schema_path", "version"]
+__all__ = ["snippets_dir", "default_plan_path", "schema_path", "docs_dir", "version"]
 
 #: What `version` says when the distribution is not installed (a bare checkout on sys.path).
 UNINSTALLED_VERSION = "0.0.0+checkout"
@@ -36,6 +36,11 @@ def default_plan_path() -> Path:
 def schema_path() -> Path:
     """The JSON Schema (draft 2020-12) that every tracking plan is validated against."""
     return snippets_dir() / "plan.schema.json"
+
+
+def docs_dir() -> Path:
+    """The guides (docs/*.md), shipped in the wheel too: ``klaviyo-snippets docs TOPIC``."""
+    return Path(__file__).resolve().parent.parent / "docs"
 
 
 @functools.cache

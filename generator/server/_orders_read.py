@@ -33,7 +33,7 @@ __all__ = ["Order", "Item", "Fulfillment", "Reversal", "InvalidOrder", "Number",
 Number = int | float
 
 
-_HINT = "docs/server-side.md describes the order shape field by field"
+_HINT = "`klaviyo-snippets docs server-side` describes the order shape field by field"
 
 
 class InvalidOrder(UserError):

@@ -82,7 +82,7 @@ class InvalidProducts(UserError):
             lines.append(f"... and {len(problems) - _SHOWN_PROBLEMS} more")
         noun = "product is" if count == 1 else "products are"
         super().__init__(f"{count} {noun} not valid for the catalog:\n  " + "\n  ".join(lines),
-                         hint="docs/server-side.md lists the catalog fields and their rules")
+                         hint="`klaviyo-snippets docs server-side` lists the catalog fields and their rules")
         self.problems = problems
 
 

@@ -196,7 +196,7 @@ def _choose_chromium(headed: bool) -> BrowserChoice:
     packages = "chromium" if headed else "chromium-headless-shell"
     raise BrowserUnavailable(
         f"no {kind} found; looked for {', '.join(looked_at)}",
-        hint=f"run ./bootstrap{' --headed' if headed else ''} as root to install Debian's "
+        hint=f"run `klaviyo-snippets browsers ensure{' --headed' if headed else ''}` as root to install Debian's "
         f"{packages}, or `{_playwright_command()} install chromium`, "
         f"or set {CHROMIUM_ENV} to a Chromium binary",
     )
@@ -266,7 +266,7 @@ def _choose_firefox() -> BrowserChoice:
     reasons.append(f"no Playwright download ({_playwright_location('firefox')})")
     raise BrowserUnavailable(
         f"no Firefox found: {'; '.join(reasons)}",
-        hint=f"run ./bootstrap as root to install Debian's firefox-esr, "
+        hint=f"run `klaviyo-snippets browsers ensure --firefox` as root to install Debian's firefox-esr, "
         f"or `{_playwright_command()} install firefox`",
     )
 
@@ -290,7 +290,7 @@ def _choose_webkit() -> BrowserChoice:
         "no WebKit found: only Playwright's own WebKit build can be driven, and it is not "
         f"downloaded ({_playwright_location('webkit')}); it cannot be had offline",
         hint=f"`{_playwright_command()} install webkit` on a machine that can download it; "
-        "without it, the WebKit smoke lane (./bootstrap --webkit, Selenium + WebKitGTK) still runs",
+        "without it, the WebKit smoke lane (`klaviyo-snippets browsers ensure --webkit`, Selenium + WebKitGTK) still runs",
     )
 
 
@@ -322,7 +322,7 @@ def find_webkitgtk() -> WebKitGTK:
     if missing:
         raise BrowserUnavailable(
             f"no WebKitGTK smoke lane: no {', no '.join(missing)}",
-            hint=f"run ./bootstrap --webkit as root, or apt-get install {' '.join(WEBKITGTK_PACKAGES)}",
+            hint=f"run `klaviyo-snippets browsers ensure --webkit` as root, or apt-get install {' '.join(WEBKITGTK_PACKAGES)}",
         )
     return WebKitGTK(driver, browser, xvfb)
 

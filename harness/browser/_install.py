@@ -27,13 +27,15 @@ from klaviyo_snippets.harness.browser._choose import (
 __all__ = ["ensure", "which_lanes"]
 
 
-def ensure(*, headed: bool = False, firefox: bool = False, webkit: bool = False, out=print) -> int:
+def ensure(*, headed: bool = False, firefox: bool = False, webkit: bool = False, strict: bool = False,
+           out=print) -> int:
     """Make sure the browsers are there, installing Debian's packages as root; 0 when they are.
 
     Chromium is required. Firefox and the WebKitGTK smoke lane (`webkit`) are optional where
     nothing can be installed (not root, no apt-get): a warning says their tests will be skipped
     and why. Where apt-get is usable, a failed install of any of them is an error: CI must not go
-    green without a lane it asked for.
+    green without a lane it asked for. With `strict` (CI), a lane that cannot be provided is an
+    error everywhere, never a warning.
     """
     wanted = [("chromium", headed)] + ([("firefox", False)] if firefox else [])
     missing: dict[str, BrowserUnavailable] = {}
@@ -54,7 +56,7 @@ def ensure(*, headed: bool = False, firefox: bool = False, webkit: bool = False,
             out(f"error: {error}")
             return 1
     if "firefox" in missing and _bidi_blocker():  # installing won't help either
-        if "chromium" in missing:
+        if "chromium" in missing or strict:
             out(f"error: {missing['chromium']}")
             return 1
         out(f"warning: {missing['firefox'].one_line()}; Firefox tests will be skipped")
@@ -70,7 +72,7 @@ def ensure(*, headed: bool = False, firefox: bool = False, webkit: bool = False,
     if "webkitgtk" in missing:
         packages += list(WEBKITGTK_PACKAGES)
     if not (_is_root() and shutil.which("apt-get")):
-        if "chromium" in missing:
+        if "chromium" in missing or strict:
             out(_manual_fix(missing, packages))
             return 1
         for name, error in missing.items():

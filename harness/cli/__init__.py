@@ -15,7 +15,7 @@ import sys
 
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.resources import version
-from klaviyo_snippets.harness.cli import browsers, catalog, generate, init, orders, preview, stub, verify
+from klaviyo_snippets.harness.cli import browsers, catalog, docs, generate, init, orders, preview, stub, verify
 
 __all__ = ["main", "build_parser"]
 
@@ -29,6 +29,7 @@ COMMANDS = (
     ("preview", "a local storefront and a live inspector of what Klaviyo receives", preview),
     ("verify", "load pages in a headless browser against the stand-in and report", verify),
     ("browsers", "which browser each lane of the harness launches; install one where none is found", browsers),
+    ("docs", "read a guide: the tracking plan, the harness, server-side events, the stand-in", docs),
 )
 
 

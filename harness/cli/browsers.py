@@ -26,11 +26,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     setup.add_argument("--firefox", action="store_true", help="also Firefox")
     setup.add_argument("--webkit", action="store_true",
                        help="also the WebKit smoke lane (WebKitGTK driver and Xvfb, for Selenium)")
+    setup.add_argument("--strict", action="store_true",
+                       help="a lane that cannot be installed is an error, not a warning (CI)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.browsers_command == "ensure":
-        return ensure(headed=args.headed, firefox=args.firefox, webkit=args.webkit)
+        return ensure(headed=args.headed, firefox=args.firefox, webkit=args.webkit, strict=args.strict)
     if args.browser is None and args.executable is None:
         return which_lanes(headed=args.headed)
     try:

@@ -9,8 +9,6 @@ from pathlib import Path
 
 __all__ = ["configure_parser", "run"]
 
-#: The gzip budget for the minified bundle (all the guide's events plus the loader), in bytes.
-BUNDLE_BUDGET = 2048
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -91,11 +89,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  kept    {name} (no longer generated, but edited since: delete it yourself if you do not need it)")
     loader = files[f"{LOADER}.min.js"]
     bundle = files[f"{BUNDLE}.min.js"]
-    over = bundle["gzip_bytes"] - BUNDLE_BUDGET
-    verdict = (f"{_size(over)} over the {_size(BUNDLE_BUDGET)} budget: docs/design.md, 'Bundle size'" if over > 0
-               else f"within the {_size(BUNDLE_BUDGET)} budget")
+    # Our own size budget is checked by benchmarks/bench_bytes.py, not here: a user can act on
+    # the sizes (a plan without triggers gets a smaller bundle), not on a target of ours.
     print(
         f"shoppers download: {LOADER}.min.js {_size(loader['bytes'])} ({_size(loader['gzip_bytes'])} gzip); "
-        f"{BUNDLE}.min.js {_size(bundle['bytes'])} ({_size(bundle['gzip_bytes'])} gzip, {verdict})",
+        f"{BUNDLE}.min.js {_size(bundle['bytes'])} ({_size(bundle['gzip_bytes'])} gzip)",
     )
     return 0

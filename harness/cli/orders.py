@@ -52,7 +52,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     source = sync.add_mutually_exclusive_group(required=True)
     source.add_argument("--orders", metavar="FILE.jsonl",
-                        help="orders, one JSON object a line (docs/server-side.md)")
+                        help="orders, one JSON object a line (klaviyo-snippets docs server-side)")
     source.add_argument("--replay", metavar="DEAD_LETTER_FILE",
                         help="instead of --orders: send a dead-letter file's entries again (a "
                              "body may be fixed by hand first); what still fails stays in the file")

@@ -145,3 +145,11 @@ def test_the_installed_command_generates_from_the_built_in_plan(fresh_venv, tmp_
     generated = {name: (tmp_path / "dist" / name).read_bytes() for name in manifest["files"]}
     committed = {name: (ROOT / "dist" / name).read_bytes() for name in manifest["files"]}
     assert generated == committed  # the wheel's templates and plan are the checkout's
+
+
+def test_the_wheel_and_the_checkout_report_one_version_and_ship_the_guides(fresh_venv, tmp_path):
+    installed = _run(fresh_venv / "bin" / "klaviyo-snippets", "--version", cwd=tmp_path, env=_clean_env())
+    checkout = _run(Path(sys.executable).with_name("klaviyo-snippets"), "--version", cwd=tmp_path)
+    assert installed.stdout == checkout.stdout and installed.stdout.startswith("klaviyo-snippets ")
+    guide = _run(fresh_venv / "bin" / "klaviyo-snippets", "docs", "server-side", cwd=tmp_path, env=_clean_env())
+    assert guide.returncode == 0 and guide.stdout == (ROOT / "docs" / "server-side.md").read_text(encoding="utf-8")

@@ -94,7 +94,7 @@ def test_a_browser_that_cannot_run_is_skipped_with_the_reason(pytester, run):
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines([
         "browser: firefox: none, its tests will be skipped: no Firefox found: *",
-        "SKIPPED*no firefox to run: no Firefox found: no /nonexistent/firefox-esr; *(fix: run ./bootstrap as root*",
+        "SKIPPED*no firefox to run: no Firefox found: no /nonexistent/firefox-esr; *(fix: run `klaviyo-snippets browsers ensure --firefox` as root*",
     ])
 
 

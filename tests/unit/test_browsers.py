@@ -183,7 +183,7 @@ def test_playwright_download_when_no_system_browser(no_system, downloads):
     with pytest.raises(BrowserUnavailable) as caught:
         choose_browser("chromium")
     assert "playwright install chromium" in caught.value.hint
-    assert "./bootstrap as root" in caught.value.hint
+    assert "`klaviyo-snippets browsers ensure` as root" in caught.value.hint
     assert browsers.CHROMIUM_ENV in caught.value.hint
 
     # Only the full build (playwright install --no-shell): headless must name it.
@@ -285,6 +285,21 @@ def test_ensure_without_root_says_what_to_run(no_system, downloads, monkeypatch)
     text = "\n".join(lines)
     assert "sudo apt-get install -y chromium-headless-shell fonts-liberation" in text
     assert f"{browsers._playwright_command()} install chromium" in text
+
+
+def test_ensure_without_root_warns_for_a_missing_firefox_and_strict_fails(tmp_path, no_system, downloads, monkeypatch):
+    shell = _executable(tmp_path / "chromium-headless-shell")
+    monkeypatch.setattr(browsers, "_SYSTEM_CHROMIUMS", (("chromium-headless-shell", shell, True),))
+    monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
+    monkeypatch.setattr(install, "_is_root", lambda: False)
+    lines: list[str] = []
+    assert install.ensure(firefox=True, out=lines.append) == 0
+    assert any(line.startswith("warning: ") and "Firefox tests will be skipped" in line for line in lines)
+    lines.clear()
+    assert install.ensure(firefox=True, strict=True, out=lines.append) == 1  # CI: no lane lost quietly
+    text = "\n".join(lines)
+    assert "error: " in text and "sudo apt-get install -y firefox-esr" in text
+    assert "warning" not in text
 
 
 def test_ensure_as_root_installs_and_checks_again(tmp_path, no_system, downloads, monkeypatch):

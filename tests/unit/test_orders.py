@@ -13,11 +13,11 @@ import pytest
 
 from klaviyo_snippets.generator.server import orders
 from klaviyo_snippets.generator.errors import UserError
+from tests.reference import guide_text
 
 from tests.openapi_oracle import validate_request
 
 ROOT = Path(__file__).resolve().parents[2]
-GUIDE = ROOT.parent / "shared/reference/klaviyo-integration-guide.md"
 EXAMPLE_ORDERS = ROOT / "examples/orders.jsonl"
 
 # -- the guide's example order, in our canonical shape -----------------------------------------
@@ -106,9 +106,7 @@ GUIDE_REFUNDED = _lifecycle("Refunded Order", "2022-11-10T00:00:00", reason=True
 
 def _guide_payloads() -> dict[str, dict]:
     """Every event body in the guide's order sections, by metric name."""
-    if not GUIDE.is_file():
-        pytest.skip(f"GUIDE UNAVAILABLE: {GUIDE} is missing; cannot check the copied payloads")
-    text = GUIDE.read_text(encoding="utf-8")
+    text = guide_text()
     blocks = re.findall(r"```json\n(.*?)```", text, flags=re.S)
     blocks += re.findall(r"--data '\n(.*?)\n'", text, flags=re.S)
     found = {}
