@@ -20,6 +20,18 @@ from klaviyo_snippets.harness.standin import StubKlaviyo
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def _oracle_checks_come_last():
+    """A test whose bodies the OpenAPI oracle could not check is skipped at its end, after its
+    own assertions ran, so a missing oracle never hides them (and fails under strict mode)."""
+    from tests.openapi_oracle import skip_reason, take_unchecked
+
+    take_unchecked()
+    yield
+    if unchecked := take_unchecked():
+        pytest.skip(f"{skip_reason()} ({len(unchecked)} bodies unchecked)")
+
+
 @pytest.fixture(scope="module")
 def server(request):
     with StubKlaviyo(**getattr(request.module, "STUB_SETTINGS", {})) as stub:
