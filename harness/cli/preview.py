@@ -1,5 +1,6 @@
 """`klaviyo-snippets preview`: a sample storefront and a live inspector beside a stand-in Klaviyo,
-served until Ctrl-C (exit 0). The work is `klaviyo_snippets.harness.preview.Preview`; docs/preview.md.
+served until Ctrl-C or SIGTERM (then it closes both, says "stopped" and exits 0). The work is
+`klaviyo_snippets.harness.preview.Preview`; docs/preview.md.
 """
 
 from __future__ import annotations
@@ -58,4 +59,5 @@ def run(args: argparse.Namespace) -> int:
         serve_until_interrupted(echo)
     finally:
         preview.close()
+    echo("stopped")
     return 0

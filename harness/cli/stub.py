@@ -1,4 +1,5 @@
-"""`klaviyo-snippets stub`: the stand-in Klaviyo in the foreground, until Ctrl-C.
+"""`klaviyo-snippets stub`: the stand-in Klaviyo in the foreground, until Ctrl-C or SIGTERM (then
+it closes the server, says "stopped" and exits 0).
 
 With `--direct` the onsite script posts to this server instead of a.klaviyo.com, for pages loaded
 without request routing.
@@ -62,5 +63,10 @@ def run(args: argparse.Namespace) -> int:
         settings.onsite_api_base = f"http://{host}:{args.port}"
         if args.port == 0:
             raise UserError("--direct needs a fixed --port", hint="e.g. --port 8765")
-    serve_forever(args.host, args.port, settings)
+    serve_forever(args.host, args.port, settings, echo=_echo)
+    _echo("stopped")
     return 0
+
+
+def _echo(text: str) -> None:
+    print(text, flush=True)  # each line as it happens, also into a pipe (a log, systemd's journal)

@@ -2,6 +2,8 @@
 
 One home for the start-up handshake both servers need (the stand-in and the preview): start the
 loop, wait until the server listens, hand any start-up error (a busy port) back to the caller.
+And the foreground commands' wait (`serve_until_interrupted`): until SIGINT or SIGTERM, however
+the process was started.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable
@@ -79,11 +82,41 @@ class LoopThread:
         self._thread = None
 
 
+#: What stops a foreground server: Ctrl-C, and what `kill`, systemd and container runtimes send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def serve_until_interrupted(echo: Callable[[str], None]) -> None:
-    """Block the main thread while the servers run in theirs, until Ctrl-C (the foreground
-    `stub` and `preview` commands)."""
-    echo("press Ctrl-C to stop")
+    """Block the main thread while the servers run in theirs, until SIGINT (Ctrl-C) or SIGTERM
+    (the foreground `stub` and `preview` commands); then return, so the caller closes them.
+
+    Handlers are installed for both signals, whatever this process inherited: a background job
+    of a non-interactive shell starts with SIGINT ignored, SIGTERM's default kills without
+    cleaning up, and a container's PID 1 gets neither unless it handles them. The handler does
+    nothing itself; the signal's number arrives on a wake-up socket the main thread reads, so no
+    exception lands in the middle of other code. The previous handlers are restored before
+    returning. Call from the main thread.
+    """
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)  # set_wakeup_fd requires it; the reader blocks
+    previous: dict[int, object] = {}
+    previous_fd = signal.set_wakeup_fd(writer.fileno())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        echo("stopping")
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, _wake)
+        echo("press Ctrl-C to stop")
+        received = 0
+        while received not in STOP_SIGNALS:  # another signal with a Python handler wakes it too
+            received = reader.recv(1)[0]
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
+        signal.set_wakeup_fd(previous_fd)
+        reader.close()
+        writer.close()
+    echo(f"stopping ({signal.Signals(received).name})")
+
+
+def _wake(signum: int, frame: object) -> None:
+    """The wake-up byte is written by the interpreter before this runs; nothing to do here."""

@@ -25,6 +25,7 @@ from klaviyo_snippets.generator.server.orders import order_events, placed_order_
 from klaviyo_snippets.harness.cli import main
 from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
 from klaviyo_snippets.harness.standin._limits import RateLimits
+from tests.processes import running
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ORDERS = ROOT / "examples/orders.jsonl"
@@ -329,9 +330,10 @@ def test_a_refused_event_is_dead_lettered_then_fixed_and_replayed(stub, key, ord
 
 # -- killed or stopped mid-run ---------------------------------------------------------------------
 
-def _start_sync(path: Path, url: str, *extra: str) -> subprocess.Popen:
+def _start_sync(path: Path, url: str, *extra: str):
+    """`with _start_sync(...) as process:` the sync, stopped however the block ends."""
     env = {**os.environ, "KLAVIYO_PRIVATE_KEY": KEY, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
+    return running(
         [sys.executable, "-m", "klaviyo_snippets", "orders", "sync", "--orders", str(path),
          "--api-url", url, *extra],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -348,10 +350,10 @@ def _wait_for_events(stub: StubKlaviyo, count: int, process: subprocess.Popen, t
 def test_killed_mid_run_the_next_run_resumes_none_missing_none_twice(stub, tmp_path, key, capsys):
     path = synthetic_orders(tmp_path / "orders.jsonl", 400)  # 800 events
     expected = expected_events(path)
-    process = _start_sync(path, stub.url, "--rate", "200/100000")
-    _wait_for_events(stub, 250, process)
-    process.send_signal(signal.SIGKILL)
-    out, err = process.communicate(timeout=10)
+    with _start_sync(path, stub.url, "--rate", "200/100000") as process:
+        _wait_for_events(stub, 250, process)
+        process.send_signal(signal.SIGKILL)
+        out, err = process.communicate(timeout=10)
     assert process.returncode == -signal.SIGKILL
     at_kill = len(stub.events())
     assert 250 <= at_kill < 800
@@ -372,10 +374,10 @@ def test_killed_mid_run_the_next_run_resumes_none_missing_none_twice(stub, tmp_p
 
 def test_stopped_with_sigterm_it_settles_what_is_in_flight_and_resumes_without_duplicates(stub, tmp_path, key, capsys):
     path = synthetic_orders(tmp_path / "orders.jsonl", 300)  # 600 events
-    process = _start_sync(path, stub.url, "--rate", "200/100000", "--progress-interval", "0.2")
-    _wait_for_events(stub, 250, process)  # past the first second's 200
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=20)
+    with _start_sync(path, stub.url, "--rate", "200/100000", "--progress-interval", "0.2") as process:
+        _wait_for_events(stub, 250, process)  # past the first second's 200
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
     assert process.returncode == 130
     assert "not sent (stopped; run again)" in out and "interrupted (SIGTERM)" in err
     assert "progress: " in err  # stderr is a pipe here: plain periodic lines, no bar

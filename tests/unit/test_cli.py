@@ -15,6 +15,7 @@ import pytest
 
 from klaviyo_snippets.harness.cli import main
 from tests.http_client import CLIENT_HEADERS, event_body, get, post
+from tests.processes import read_until, running
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE_PAGE = REPO / "examples" / "guide-examples.html"
@@ -79,16 +80,18 @@ def _free_port() -> int:
 def test_stub_command_serves_until_interrupted():
     port = _free_port()
     cli = Path(sys.executable).with_name("klaviyo-snippets")
-    proc = subprocess.Popen([str(cli), "stub", "--port", str(port)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert proc.stdout.readline().strip() == f"stand-in Klaviyo listening on http://127.0.0.1:{port}"
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    with running([str(cli), "stub", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 text=True, env=buffered) as proc:  # each line must reach the pipe as it is printed
+        printed = read_until(proc, "press Ctrl-C to stop")
+        assert printed.splitlines()[0] == f"stand-in Klaviyo listening on http://127.0.0.1:{port}"
         url = f"http://127.0.0.1:{port}"
         assert post(url + "/client/events/?company_id=ABC123", event_body(), CLIENT_HEADERS).status == 202
         assert get(url + "/__stub__/events").json["count"] == 1
-    finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert (printed + out).endswith("\nstopping (SIGINT)\nstopped\n"), printed + out
 
 
 def test_stub_on_a_busy_port_is_a_clear_error(capsys):

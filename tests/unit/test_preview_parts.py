@@ -18,6 +18,7 @@ from klaviyo_snippets.generator import default_plan_path
 from klaviyo_snippets.harness.preview import Preview
 from klaviyo_snippets.harness.preview._session import build_entries, parse_snippet_warning, redact_headers
 from klaviyo_snippets.harness.preview._shop import island_json, label_fields, snippet_markup
+from tests.processes import read_until, running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -209,21 +210,17 @@ def test_a_missing_plan_is_a_user_error():
 
 
 def test_the_command_serves_until_ctrl_c_and_exits_0():
-    proc = subprocess.Popen([sys.executable, "-m", "klaviyo_snippets", "preview", "--port", "0"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith("klaviyo-snippets preview: http://127.0.0.1:"), first + proc.stderr.read()
+    with running([sys.executable, "-m", "klaviyo_snippets", "preview", "--port", "0"], cwd=ROOT,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        printed = read_until(proc, "Ctrl-C")
+        first = printed.splitlines()[0]
+        assert first.startswith("klaviyo-snippets preview: http://127.0.0.1:"), printed
         url = first.split(": ", 1)[1].strip()
-        while "Ctrl-C" not in proc.stdout.readline():
-            pass
         assert _get(url + "shop/product")[0] == 200
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
-    finally:
-        proc.kill()
     assert proc.returncode == 0, err
-    assert "stopping" in out
+    assert (printed + out).endswith("\nstopping (SIGINT)\nstopped\n"), printed + out
 
 
 def test_the_preview_refuses_other_sites(preview):
