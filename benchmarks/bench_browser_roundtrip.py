@@ -4,6 +4,7 @@ a fresh routed page (what every browser test pays).
     .venv/bin/python benchmarks/bench_browser_roundtrip.py [--events 200] [--pages 30]
 
 Targets: median track → recorded <= 20 ms; new routed page (context + routes + page + load) <= 150 ms.
+Exits 1 when a target is missed (benchmarks/_report.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from klaviyo_snippets.harness.browser._choose import choose_browser, context_opt
 from klaviyo_snippets.harness.browser._routing import route_to_stub  # noqa: E402
 from klaviyo_snippets.harness.standin import StubKlaviyo  # noqa: E402
 from tests.browser.guide import LOADER, SCRIPT_TAG  # noqa: E402
+from _report import Report  # noqa: E402
+
+TRACK_TARGET_MS, PAGE_TARGET_MS = 20, 150
 
 PAGE = f"<!doctype html><body>{SCRIPT_TAG}<script>{LOADER}</script></body>"
 
@@ -74,11 +78,11 @@ def main() -> int:
     p90 = statistics.quantiles(latencies, n=10)[8] * 1000
     open_median = statistics.median(opens) * 1000
     print(f"browser round trip in {choice.describe()}")
-    print(f"  track -> recorded   median {median:6.1f} ms  p90 {p90:6.1f} ms over {args.events} events   "
-          f"(target <= 20 ms)  {'OK' if median <= 20 else 'ABOVE TARGET'}")
-    print(f"  new routed page     median {open_median:6.1f} ms over {args.pages} pages   "
-          f"(target <= 150 ms)  {'OK' if open_median <= 150 else 'ABOVE TARGET'}")
-    return 0
+    report = Report()
+    report.at_most(f"track -> recorded, median of {args.events}", median, TRACK_TARGET_MS, "ms", digits=1)
+    report.note("track -> recorded, p90", f"{p90:.1f} ms")
+    report.at_most(f"new routed page, median of {args.pages}", open_median, PAGE_TARGET_MS, "ms", digits=1)
+    return report.finish()
 
 
 if __name__ == "__main__":

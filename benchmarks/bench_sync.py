@@ -1,27 +1,29 @@
 """Benchmark: `orders sync` of many orders against the stand-in with Klaviyo's rate limits on.
 
-    .venv/bin/python benchmarks/bench_sync.py [--orders 20000] [--scale 10] [--windows sliding]
+    .venv/bin/python benchmarks/bench_sync.py [--minutes 11] [--scale 1] [--windows sliding]
 
 Both sides are real processes on loopback: the stand-in (`klaviyo-snippets stub --rate-limits
 klaviyo --rate-limit-scale X`) and the sync command (`orders sync`), so they do not share one
 interpreter lock on this 2-core machine. The synthetic orders (one line each: a Placed Order and
 an Ordered Product, so 2 events an order) are written to a temp folder.
 
-Klaviyo's /api/events limits are 350/s burst and 3500/min steady; scaled by X they are 350X/s and
-3500X/min. Printed: events sent, achieved rate vs the allowed steady rate (target ≥ 95%), 429s
-received (target 0), lost (0), duplicated (0), wall time, and how long the limiter held requests.
-
-A steady limit is counted per minute, so a run shows it only once it needs more than one
-minute's quota (events > 3500X): with the defaults (40,000 events, X = 10: 35,000 a minute) the
-first 35,000 go as fast as the machine allows, the rest when the window has passed, so the run
-takes a little over a minute. Below one minute's quota the machine's speed, not the limiter, sets
-the rate.
+Klaviyo's /api/events limits are 350/s burst and 3500/min steady, in fixed windows; scaled by X
+they are 350X/s and 3500X/min. Over a run of D seconds (first to last event at the stand-in) they
+allow at most one minute's quota up front (the burst limit lets it go in the first seconds) plus
+the steady rate after it: 3500X + 3500X/60 x D events. The figure is the share of that the sync
+achieved (target >= 95%); comparing with the steady rate alone would count the up-front quota as
+steady and report over 100%. That quota says little about the steady rate unless it is under a
+tenth of the allowance, so the run must last about ten minute windows: `--minutes` (default 11)
+sizes the run in minutes' quotas, and a shorter run is reported as too short (a missed target).
+Also printed: 429s received (target 0), lost (0), duplicated (0), wall time. Exits 1 when a target
+is missed (benchmarks/_report.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,8 +33,12 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _report import Report, number
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "pk_benchmark0123456789"
+TARGET_SHARE = 95  # % of what the limits allow over the run
+MAX_UP_FRONT = 10  # % of that allowance: above it the run is too short to show the steady rate
 
 
 def write_orders(path: Path, count: int) -> int:
@@ -59,14 +65,18 @@ def get(url: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=20_000, help="orders to sync (default 20000)")
-    parser.add_argument("--scale", type=float, default=10.0,
-                        help="multiply Klaviyo's limits at the stand-in and in the sender (default 10)")
+    parser.add_argument("--minutes", type=float, default=11.0,
+                        help="size the run in minutes' steady quotas (default 11: about ten minutes)")
+    parser.add_argument("--orders", type=int, help="orders to sync (default: what --minutes asks for)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply Klaviyo's limits at the stand-in and in the sender (default 1)")
     parser.add_argument("--windows", choices=("sliding", "fixed"), default="sliding")
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args(argv)
 
     burst, steady = max(1, int(350 * args.scale)), max(1, int(3500 * args.scale))
+    if args.orders is None:
+        args.orders = math.ceil(args.minutes * steady / 2)  # 2 events an order
     env = {**os.environ, "KLAVIYO_PRIVATE_KEY": KEY, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as folder:
         orders = Path(folder) / "orders.jsonl"
@@ -107,26 +117,29 @@ def main(argv: list[str] | None = None) -> int:
     duplicated = counts["duplicate"] + (len(ids) - len(set(ids)))
     times = [datetime.fromisoformat(e["received_at"].replace("Z", "+00:00")) for e in good]
     span = (max(times) - min(times)).total_seconds() if times else 0.0
-    rate = len(good) / span if span else float("inf")
-    allowed = steady / 60
+    allowed = steady + steady / 60 * span  # one window's quota up front, then the steady rate
     held = _limiter_note(run.stdout)
-    print(f"events sent         {len(good)} accepted of {events} ({counts['requests']} requests)")
-    print(f"achieved rate       {rate:.0f}/s over {span:.1f}s (first to last event at the stand-in)")
-    print(f"allowed steady rate {allowed:.0f}/s -> {rate / allowed:.0%} of it (target ≥ 95%)")
-    print(f"429s received       {throttled} (target 0)")
-    print(f"lost                {lost} (target 0)")
-    print(f"duplicated          {duplicated} (target 0)")
-    print(f"wall time           {wall:.1f}s for the whole command (reading and checking "
-          f"{args.orders} orders included){held}")
-    ok = throttled == 0 and lost == 0 and duplicated == 0 and rate >= 0.95 * allowed
-    print("result              " + ("PASS" if ok else "FAIL"))
-    return 0 if ok else 1
+    report = Report(width=40)
+    report.at_least("accepted / what the limits allow", 100 * len(good) / allowed, TARGET_SHARE, "%", digits=1)
+    report.note("  what the limits allow", f"{number(allowed)} events over {span:.1f} s = {number(steady)} up front "
+                f"+ {steady / 60:.1f}/s x {span:.1f} s; accepted {number(len(good))}")
+    report.at_most("up-front quota / what the limits allow", 100 * steady / allowed, MAX_UP_FRONT, "%", digits=1)
+    rate = len(good) / span if span else 0.0
+    report.note("  against the steady rate alone", f"{rate:.1f}/s over the run vs {steady / 60:.1f}/s = "
+                f"{rate / (steady / 60):.0%} (not judged: counts the up-front quota as steady)")
+    report.at_most("429s received", throttled, 0)
+    report.at_most("lost", lost, 0)
+    report.at_most("duplicated", duplicated, 0)
+    report.note("events", f"{len(good)} accepted of {events} ({counts['requests']} requests)")
+    report.note("wall time", f"{wall:.1f} s for the whole command (reading and checking {args.orders} orders "
+                f"included){held}")
+    return report.finish()
 
 
 def _limiter_note(summary: str) -> str:
     for line in summary.splitlines():
         if "requests," in line:
-            return f"\nsync summary        {line.strip()}"
+            return f"; sync summary: {line.strip()}"
     return ""
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import html
 import subprocess
 from html.parser import HTMLParser
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 from klaviyo_snippets.generator import generate, load_plan
 from klaviyo_snippets.generator.codegen._escape import html_attr, html_comment, js_comment, js_literal, json_island, ts_key
+from tests.node import node_binary
 
 HOSTILE = [
     "</script>", "</SCRIPT >", "</script", "<script>", "<!--", "-->", "--!>", "<!-", "]]>", "*/", "/*", "//",
@@ -37,13 +37,6 @@ def same(a: str, b: str) -> bool:
     """Equal as JavaScript sees strings: the same UTF-16 code units (Python keeps a surrogate pair
     written as two escapes apart from the character they make)."""
     return a.encode("utf-16-le", "surrogatepass") == b.encode("utf-16-le", "surrogatepass")
-
-
-def node_binary() -> str:
-    found = shutil.which("node")
-    if not found:
-        pytest.skip("NO NODE: install node to prove the escapers round-trip")
-    return found
 
 
 def run_node(script: str, tmp_path: Path, name: str) -> str:

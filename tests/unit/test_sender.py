@@ -1,6 +1,7 @@
 """The sender's parts without a network: the limiter (on a fake clock, checked against the
 stand-in's own fixed-window counter), backoff, Retry-After, the key, the state file, dead
-letters, bulk job outcomes and the progress line. A real-HTTP check of job polling closes it."""
+letters, bulk job outcomes and the progress line (on a fake clock too). Real-HTTP checks of job
+polling and of the progress ticker close it; throughput is measured in benchmarks/bench_sync.py."""
 
 from __future__ import annotations
 
@@ -471,14 +472,53 @@ def test_the_eta_counts_on_the_steady_rate_not_the_first_burst():
     assert out.getvalue() == "progress: 500/1000 events (50%), 50/s, 0 failed, 0 throttled, ~50s left\n"
 
 
-def test_progress_keeps_reporting_while_every_request_waits(stub):
-    # One request answered 0.5 s late: lines keep coming while nothing settles.
-    stub.inject_fault("slow", path="/api/events", delay=0.5)
+class SteppingClock(FakeClock):
+    """A fake clock that moves on `step` seconds each time it is read: every progress update is
+    `step` after the last one, so each writes its line, whatever the real time between them."""
+
+    def __init__(self, now: float = 0.0, step: float = 1.0):
+        super().__init__(now)
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_progress_keeps_reporting_while_every_request_waits():
+    """The one request is answered only after three progress lines were written, so those lines
+    came from the ticker, not from a delivery. Fake clock, no time window: the server (real HTTP
+    on loopback) holds the answer until the lines are there, or gives up after 10 s and the test fails."""
     out = io.StringIO()
-    progress = snd.Progress(1, stream=out, tty=False, interval=0.1)
-    body = {"data": {"type": "event", "attributes": {
-        "properties": {}, "unique_id": "w1", "metric": {"data": {"type": "metric", "attributes": {"name": "Waited"}}},
-        "profile": {"data": {"type": "profile", "attributes": {"email": "a@example.com"}}}}}}
-    assert snd.Sender(stub.url, KEY).run([snd.Work.event(body)], progress=progress).accepted == 1
-    waiting = [line for line in out.getvalue().splitlines() if line.startswith("progress: 0/1")]
-    assert len(waiting) >= 3, out.getvalue()
+    progress = snd.Progress(1, stream=out, tty=False, interval=0.01, clock=SteppingClock())
+    held = {}
+
+    def waiting_lines() -> list[str]:
+        return [line for line in out.getvalue().splitlines() if line.startswith("progress: 0/1")]
+
+    async def events(request):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10.0
+        while len(waiting_lines()) < 3 and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        held["lines"] = len(waiting_lines())
+        return web.Response(status=202)
+
+    async def go():
+        app = web.Application()
+        app.router.add_post("/api/events", events)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            sender = snd.Sender(f"http://127.0.0.1:{runner.addresses[0][1]}", KEY)
+            return await sender.send([snd.Work.event(_event("w1", "Waited"))], progress=progress)
+        finally:
+            await runner.cleanup()
+
+    assert run_coroutine(go()).accepted == 1
+    assert held["lines"] >= 3, out.getvalue()
+    # The run is timed on the progress line's clock: one event over three or more of its seconds.
+    assert waiting_lines()[0] == "progress: 0/1 events (0%), 0/s, 0 failed, 0 throttled"
+    assert out.getvalue().splitlines()[-1] == "progress: 1/1 events (100%), 0/s, 0 failed, 0 throttled"

@@ -134,22 +134,10 @@ def test_sdk_with_an_unknown_key_is_refused(stub):
         _sdk(stub, key="not-a-key").Events.create_event(_sdk_body())
 
 
-# -- the OpenAPI extract as an oracle ------------------------------------------------------
+# The OpenAPI extract against the stand-in's judgement, on generated bodies in both directions:
+# tests/unit/test_openapi_agreement.py.
 
-def test_every_event_the_stand_in_judges_good_validates_against_openapi(stub):
-    bodies = [
-        event_body("Viewed Product"),
-        event_body("Placed Order", value=29.98, value_currency="USD", unique_id="x", time="2022-11-08T00:00:00"),
-        event_body("Viewed Product", profile={"_kx": "k", "email": "a@example.com", "properties": {"$exchange_id": "k"}},
-                   properties={"$use_ip": True}),
-    ]
-    for body in bodies:
-        post(stub.url + CLIENT_EVENTS, body, CLIENT_HEADERS)
-    good = stub.events(status="good")
-    assert len(good) == 3
-    for event in good:
-        validate_request("/client/events", event["body"])
-
+# -- who may use the inspection API ----------------------------------------------------------
 
 def test_other_sites_can_neither_read_nor_change_the_inspection_api(stub):
     from tests.http_client import send
