@@ -73,13 +73,15 @@ def _differences(expected: dict[str, bytes], actual: dict[str, bytes], where: st
 
 def _compare_golden(actual: dict[str, bytes], name: str) -> None:
     expected_dir = GOLDEN / name
-    if UPDATE:
+    problems = _differences(files_of(expected_dir), actual, f"tests/golden/{name}")
+    if UPDATE and problems:
+        # Written, and still a failure: the variable can update the files, never make a run pass.
         shutil.rmtree(expected_dir, ignore_errors=True)
         for rel, data in actual.items():
             (expected_dir / rel).parent.mkdir(parents=True, exist_ok=True)
             (expected_dir / rel).write_bytes(data)
-        return
-    problems = _differences(files_of(expected_dir), actual, f"tests/golden/{name}")
+        pytest.fail(f"updated tests/golden/{name} ({len(problems)} differences); review the diff "
+                    "and run again without KLAVIYO_SNIPPETS_UPDATE_GOLDEN")
     assert not problems, (
         f"generated output differs from tests/golden/{name}:\n\n" + "\n\n".join(problems)
         + f"\n\nIf the change is intended, update the golden files with:\n  {UPDATE_COMMAND}"
