@@ -57,7 +57,7 @@ def ensure(*, headed: bool = False, firefox: bool = False, webkit: bool = False,
             return 1
     if "firefox" in missing and _bidi_blocker():  # installing won't help either
         if "chromium" in missing or strict:
-            out(f"error: {missing['chromium']}")
+            out(f"error: {missing.get('chromium') or missing['firefox']}")
             return 1
         out(f"warning: {missing['firefox'].one_line()}; Firefox tests will be skipped")
         del missing["firefox"]

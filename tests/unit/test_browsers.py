@@ -300,6 +300,11 @@ def test_ensure_without_root_warns_for_a_missing_firefox_and_strict_fails(tmp_pa
     text = "\n".join(lines)
     assert "error: " in text and "sudo apt-get install -y firefox-esr" in text
     assert "warning" not in text
+    # A Playwright that breaks Firefox over BiDi: installing cannot help, and strict says so.
+    monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 65, 0))
+    lines.clear()
+    assert install.ensure(firefox=True, strict=True, out=lines.append) == 1
+    assert lines[-1].startswith("error: ") and "Firefox" in lines[-1]
 
 
 def test_ensure_as_root_installs_and_checks_again(tmp_path, no_system, downloads, monkeypatch):
