@@ -10,7 +10,8 @@ chain so its options (`--browser`, `--headed`, `--tracing`, `--output`) keep wor
   keep working; any other non-local request is blocked and listed).
 * `klaviyo_page`: pytest-playwright's `page`, routed.
 * `klaviyo_shop`: open HTML on the storefront origin `https://shop.test`; `open()` returns the
-  page it opened, which is `klaviyo_page`.
+  page it opened, which is `klaviyo_page`; `settle()` waits until the onsite script there has
+  nothing left to send.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 # installed, Klaviyo or not: it imports only pytest at load, everything else in the fixtures.
 
 _REPORTS = pytest.StashKey[dict]()
+_PLAYWRIGHT = "playwright"  # pytest-playwright's plugin name
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +56,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(pytest_fixtures):
         config.pluginmanager.register(pytest_fixtures, "klaviyo_snippets_browser")
+    # pytest-xdist: each worker would run pytest-playwright's `delete_output_dir` at its first
+    # test, and a worker started late (one replacing a crashed worker) would delete the traffic
+    # and traces the others had saved. The controller clears the folder once instead.
+    if hasattr(config, "workerinput") and config.pluginmanager.has_plugin(_PLAYWRIGHT):
+        config.pluginmanager.register(_KeepOutputOnWorkers, "klaviyo_snippets_xdist_output")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if config.pluginmanager.has_plugin("dsession") and config.pluginmanager.has_plugin(_PLAYWRIGHT):
+        import shutil  # the xdist controller, which runs no tests: pytest-playwright's clean-up, once
+
+        shutil.rmtree(config.getoption("--output"), ignore_errors=True)
+
+
+class _KeepOutputOnWorkers:
+    """On an xdist worker, pytest-playwright's `delete_output_dir` (same name, registered later)
+    does nothing: the controller has cleared the folder before any worker started."""
+
+    @pytest.fixture(scope="session", autouse=True)
+    @staticmethod
+    def delete_output_dir() -> None:
+        return None
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -88,17 +113,30 @@ def klaviyo_stub_server(klaviyo_stub_settings: StubSettings):
 @pytest.fixture
 def klaviyo_stub(klaviyo_stub_server: StubKlaviyo, request: pytest.FixtureRequest):
     klaviyo_stub_server.reset()
+    folder = _traffic_folder(request)  # now: pytest gives no fixture first asked for in teardown
     yield klaviyo_stub_server
     if _failed(request.node):
-        _save_traffic(request, klaviyo_stub_server)
+        _save_traffic(request, klaviyo_stub_server, folder)
     klaviyo_stub_server.check()
 
 
-def _save_traffic(request: pytest.FixtureRequest, stub: StubKlaviyo) -> None:
+def _folder_name(nodeid: str) -> str:
+    """A file name for one test id: test names repeat across files, and xdist workers write at once."""
+    import hashlib
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", nodeid).strip("-")
+    return name if len(name) <= 120 else f"{name[:100]}-{hashlib.sha256(nodeid.encode()).hexdigest()[:16]}"
+
+
+def _traffic_folder(request: pytest.FixtureRequest) -> Path:
     try:
-        folder = Path(request.getfixturevalue("output_path"))
-    except pytest.FixtureLookupError:
-        folder = Path(request.config.rootpath, "test-results", request.node.name)
+        return Path(request.getfixturevalue("output_path"))
+    except pytest.FixtureLookupError:  # no pytest-playwright: a folder per test id, as its own
+        return Path(request.config.rootpath, "test-results", _folder_name(request.node.nodeid))
+
+
+def _save_traffic(request: pytest.FixtureRequest, stub: StubKlaviyo, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     traffic = stub.traffic()
     routing = getattr(request.node, "_klaviyo_routing", None)
@@ -145,6 +183,31 @@ class Shop:
     def open(self, html: str, path: str = "/index.html", **goto):
         self.page.goto(self.add(path, html), **goto)
         return self.page
+
+    def settle(self, page=None, timeout: float = 10) -> None:
+        """Wait until the stand-in onsite script on `page` (default: the one `open` opened) has
+        nothing left to send: every request answered (diagnostics too), no 429 retry or identify
+        debounce pending. Then what has not arrived will not: assert absences after this."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        page = page or self.page
+        try:
+            page.wait_for_function("() => window.__klaviyoStub && window.__klaviyoStub.idle", timeout=timeout * 1000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"the stand-in onsite script never loaded on {page.url} "
+                                 f"within {timeout:g} s") from None
+        still = page.evaluate(_SETTLE_JS, timeout * 1000)
+        if still:
+            raise AssertionError(f"the stand-in onsite script on {page.url} still had work after "
+                                 f"{timeout:g} s: {', '.join(still)}")
+
+
+# Resolves with null once the onsite script is idle, or with what is still open at the deadline.
+_SETTLE_JS = """ms => new Promise(resolve => {
+  const stub = window.__klaviyoStub;
+  const timer = setTimeout(() => resolve(stub.pending()), ms);
+  stub.idle().then(() => { clearTimeout(timer); resolve(null); });
+})"""
 
 
 @pytest.fixture

@@ -192,7 +192,7 @@ def test_no_active_on_site_for_an_anonymous_visitor(klaviyo_shop, klaviyo_stub):
     # isIdentified() resolves only once the onsite script has loaded and drained its queue: the
     # script ran, and decided to send nothing.
     assert p.evaluate("() => klaviyo.isIdentified()") is False
-    p.wait_for_timeout(500)
+    klaviyo_shop.settle()
     assert klaviyo_stub.requests() == []
 
 
@@ -212,20 +212,20 @@ def test_anonymous_track_sends_nothing_and_is_reported_dropped(klaviyo_shop, kla
 @pytest.mark.browser_context_args(
     user_agent="Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36")
 def test_headless_chrome_user_agent_gets_nothing(klaviyo_shop, klaviyo_stub):
-    p = klaviyo_shop.open(page(IDENTIFY, "klaviyo.track('Viewed Category', {CategoryID: '01'});"))
+    klaviyo_shop.open(page(IDENTIFY, "klaviyo.track('Viewed Category', {CategoryID: '01'});"))
     [report] = klaviyo_stub.wait_for(
         lambda: [d for d in klaviyo_stub.diagnostics() if d["type"] == "tracking_off"], 5)
     assert "HeadlessChrome" in report["reason"]
-    p.wait_for_timeout(500)
+    klaviyo_shop.settle()
     assert klaviyo_stub.requests() == []
     assert klaviyo_stub.events(status="good") == []
 
 
 def test_kla_off_cookie_turns_tracking_off(klaviyo_shop, klaviyo_stub):
     klaviyo_shop.page.context.add_cookies([{"name": "__kla_off", "value": "true", "url": klaviyo_shop.origin}])
-    p = klaviyo_shop.open(page(IDENTIFY, "klaviyo.track('Viewed Category', {CategoryID: '01'});"))
+    klaviyo_shop.open(page(IDENTIFY, "klaviyo.track('Viewed Category', {CategoryID: '01'});"))
     klaviyo_stub.wait_for(lambda: [d for d in klaviyo_stub.diagnostics() if d["type"] == "tracking_off"], 5)
-    p.wait_for_timeout(500)
+    klaviyo_shop.settle()
     assert klaviyo_stub.requests() == []
 
 

@@ -3,26 +3,20 @@ packages of its own named `generator` and `harness` and a `tests/` folder, as a 
 
 Our pytest plugin loads in every pytest run of that environment, so the project's own tests must
 still import its own packages, and a test of ours (the `klaviyo_shop` fixture, a real browser)
-must pass beside them. The wheel is built from a copy of the tracked files, so the checkout stays
-clean; the fresh environment gets the other dependencies (aiohttp, Playwright, pytest, ...) from
-this one's site-packages through a `.pth` path, which adds folders without running their `.pth`
-files, so the checkout's editable install stays out of it.
+must pass beside them. The wheel and the fresh environment (fixtures `wheel`, `fresh_venv`) come
+from tests/integration/conftest.py; tests/wheel.py says how they are made.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-import sysconfig
 import textwrap
-import venv
 import zipfile
 from pathlib import Path
 
-import pytest
+from tests.wheel import clean_env as _clean_env
+from tests.wheel import run as _run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,29 +57,6 @@ def test_added_to_cart_with_our_fixtures(klaviyo_shop, klaviyo_stub):
 '''
 
 
-def _run(*args: str | Path, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=env, stdin=subprocess.DEVNULL)
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    source = tmp_path_factory.mktemp("source")
-    tracked = _run("git", "ls-files", "-z", cwd=ROOT).stdout.split("\0")
-    if not any(tracked):
-        pytest.fail("git ls-files listed nothing: the release test needs the git checkout")
-    for name in filter(None, tracked):
-        if (ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, source / name)
-    out = tmp_path_factory.mktemp("wheel")
-    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                 "-q", "-w", out, source, cwd=source)
-    assert built.returncode == 0, built.stderr
-    (path,) = out.glob("klaviyo_snippets-*.whl")
-    return path
-
-
 def test_the_wheel_installs_one_import_name_with_its_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
@@ -100,24 +71,6 @@ def test_the_wheel_installs_one_import_name_with_its_data(wheel):
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "klaviyo_snippets = klaviyo_snippets.harness.pytest_plugin" in text
     assert "klaviyo-snippets = klaviyo_snippets.harness.cli:main" in text
-
-
-@pytest.fixture(scope="module")
-def fresh_venv(wheel, tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("venv") / "venv"
-    venv.EnvBuilder(with_pip=True).create(home)
-    python = home / "bin" / "python"
-    site = Path(_run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=home).stdout.strip())
-    (site / "dependencies-from-the-test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    installed = _run(python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel, cwd=home)
-    assert installed.returncode == 0, installed.stderr
-    return home
-
-
-def _clean_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env.pop("VIRTUAL_ENV", None)
-    return env
 
 
 def test_a_theme_project_with_its_own_generator_and_harness_keeps_working(fresh_venv, tmp_path):

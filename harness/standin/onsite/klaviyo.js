@@ -72,6 +72,7 @@
   var BACKFILL_KEY = 'kl-post-identification-sync';
   var BACKFILL_MAX_AGE_MS = 14 * 86400 * 1000;
   var BACKFILL_BATCH = 1000; // /client/event-bulk-create takes at most 1000 events [spec]
+  var KEEPALIVE_MAX = 60000; // characters; browsers allow 64 KiB of keepalive bodies in flight
   var METRIC_NAME_MAX = 128; // a metric name must be shorter than 128 characters [spec]
   var EXCHANGE_ID_RE = /^([\w\-_=]+)\.(\w+)$/; // <token>.<company id> [onsite]
 
@@ -94,10 +95,85 @@
   var PRIORITY = { account: true, cookieDomain: true, identify: true };
 
   // ---------------------------------------------------------------------------------------
+  // Work still to do (ours, not Klaviyo's: the real script has nothing like it). Every request
+  // not yet answered (diagnostics included), every 429 retry and identify debounce not yet
+  // fired is open work; window.__klaviyoStub.idle() resolves once there is none, so a test can
+  // assert that something did NOT arrive without guessing a sleep. A second load on the page
+  // shares the first load's registry, so its report counts too.
+  // ---------------------------------------------------------------------------------------
+  var previous = window.__klaviyoStub;
+  var work = previous && previous._work ? previous._work : newWork();
+
+  function newWork() {
+    var open = {}; // id -> what it is, e.g. "POST /client/events/"
+    var lastId = 0;
+    var waiters = [];
+    var checking = false;
+
+    function pending() {
+      var out = [];
+      for (var id in open) {
+        if (has.call(open, id)) {
+          out.push(open[id]);
+        }
+      }
+      return out;
+    }
+
+    // Decide in a later task, so that what finished work starts (its callbacks, the page's
+    // promise reactions, a follow-up request) is open before we look.
+    function check() {
+      if (checking || !waiters.length) {
+        return;
+      }
+      checking = true;
+      setTimeout(function () {
+        checking = false;
+        if (pending().length) {
+          return; // end() checks again
+        }
+        var ready = waiters;
+        waiters = [];
+        for (var i = 0; i < ready.length; i++) {
+          ready[i]();
+        }
+      }, 0);
+    }
+
+    return {
+      begin: function (what) {
+        lastId += 1;
+        open[lastId] = what;
+        return lastId;
+      },
+      end: function (id) {
+        if (has.call(open, id)) {
+          delete open[id];
+          check();
+        }
+      },
+      pending: pending,
+      // A Promise (or the callback) settled once nothing is left to send.
+      idle: function (callback) {
+        var promise = null;
+        if (typeof window.Promise === 'function') {
+          promise = new window.Promise(function (resolve) {
+            waiters.push(resolve);
+          });
+        }
+        if (typeof callback === 'function') {
+          waiters.push(callback);
+        }
+        check();
+        return promise;
+      }
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
   // One script per page. A second load of the same account does nothing; a second account
   // is refused, as the real script refuses it [onsite], and reported.
   // ---------------------------------------------------------------------------------------
-  var previous = window.__klaviyoStub;
   if (previous && previous.config) {
     if (previous.config.companyId !== CONFIG.companyId) {
       diagnose('second_account', null, null,
@@ -110,7 +186,10 @@
   }
   window.__klaviyoStub = {
     version: VERSION,
-    config: extend({}, CONFIG, { apiBase: API_BASE, diagnosticsUrl: DIAGNOSTICS_URL, scriptSrc: SCRIPT_SRC })
+    config: extend({}, CONFIG, { apiBase: API_BASE, diagnosticsUrl: DIAGNOSTICS_URL, scriptSrc: SCRIPT_SRC }),
+    idle: work.idle, // Promise: nothing left to send (see "Work still to do" above)
+    pending: work.pending, // what is still open, e.g. ["POST /client/events/", "identify debounce"]
+    _work: work // shared with a second load on this page
   };
 
   // ---------------------------------------------------------------------------------------
@@ -339,20 +418,41 @@
     if (window.console && console.debug) {
       console.debug('[klaviyo stand-in] ' + type + ': ' + reason);
     }
-    try {
-      if (window.navigator.sendBeacon && window.navigator.sendBeacon(url, body)) {
-        return;
-      }
-    } catch (e) {
-      // fall through to XHR
+    var id = work.begin('POST ' + DIAGNOSTICS_URL.replace(/^[a-z]+:\/\/[^\/]+/, '') + ' (' + type + ')');
+    function sent() {
+      work.end(id);
     }
+    // fetch with keepalive outlives a navigation, as a beacon would, and says when it is
+    // answered (a beacon does not). Past keepalive's 64 KiB, or where it fails, XHR.
+    if (typeof window.fetch === 'function' && body.length < KEEPALIVE_MAX) {
+      try {
+        window.fetch(url, {
+          method: 'POST', body: body, keepalive: true,
+          headers: { 'Content-Type': 'text/plain;charset=UTF-8' }
+        }).then(sent, function () {
+          diagnoseByXhr(url, body, sent);
+        });
+        return;
+      } catch (e) {
+        // fall through to XHR
+      }
+    }
+    diagnoseByXhr(url, body, sent);
+  }
+
+  function diagnoseByXhr(url, body, sent) {
     try {
       var xhr = new XMLHttpRequest();
       xhr.open('POST', url, true);
       xhr.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
+      xhr.onreadystatechange = function () {
+        if (xhr.readyState === 4) {
+          sent();
+        }
+      };
       xhr.send(body);
     } catch (e) {
-      // nowhere to report to
+      sent(); // nowhere to report to
     }
   }
 
@@ -456,8 +556,16 @@
   // CORS preflight), retried up to maxRetries times on 429 only, 1-2 s apart, Retry-After
   // ignored. done(status, responseText) is called once; status 0 means "not sent / no answer".
   // ---------------------------------------------------------------------------------------
-  function post(path, revision, body, done) {
-    done = done || noop;
+  function post(path, revision, body, callback) {
+    var id = work.begin('POST ' + path);
+    // Open until its callback has run, so what the callback sends next is counted first.
+    function done(status, text) {
+      try {
+        (callback || noop)(status, text);
+      } finally {
+        work.end(id);
+      }
+    }
     if (state.off) {
       reportTrackingOff();
       setTimeout(function () {
@@ -558,6 +666,9 @@
     var cookie = COOKIE_ID + '=' + b64encode(json(state.cookie)) + '; path=/; expires=' +
       new Date(new Date().getTime() + COOKIE_DAYS * 86400 * 1000).toUTCString();
     if (state.cookieDomain) {
+      // One cookie, for the domain: a host-only __kla_id written before the domain was known
+      // (on load, before the queued cookieDomain call) would shadow it on the next page.
+      document.cookie = COOKIE_ID + '=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT';
       cookie += '; domain=' + state.cookieDomain;
     }
     document.cookie = cookie;
@@ -813,7 +924,7 @@
 
     var window_ = state.pendingIdentify;
     if (!window_) {
-      window_ = state.pendingIdentify = { props: {}, waiters: [], timer: null };
+      window_ = state.pendingIdentify = { props: {}, waiters: [], timer: null, work: work.begin('identify debounce') };
     }
     mergeProps(window_.props, props);
     window_.waiters.push(done);
@@ -862,6 +973,7 @@
         flushBackfill();
       }
     });
+    work.end(window_.work); // the request is open work of its own now
   }
 
   // Put _kx in its schema place (after anonymous_id).
