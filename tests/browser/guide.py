@@ -150,6 +150,12 @@ def page(*scripts: str, body: str = "", before_loader: str = "") -> str:
     )
 
 
+def pending_profile(**identifiers: str) -> dict:
+    """The profile block of an event tracked while the visitor's identify is still pending (the
+    onsite script debounces it): the identifiers themselves (wire facts: onsite event mapping)."""
+    return {"data": {"type": "profile", "attributes": identifiers}}
+
+
 def identified_profile(kx: str) -> dict:
     """The profile block the onsite script sends once the visitor's exchange id is known."""
     return {"data": {"type": "profile", "attributes": {"_kx": kx, "properties": {"$exchange_id": kx}}}}

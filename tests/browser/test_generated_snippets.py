@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.guide import expected_event_body
+from tests.browser.guide import expected_event_body, identified_profile, pending_profile
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "dist"
 GUIDE_PAYLOADS = json.loads((REPO / "tests" / "golden" / "guide" / "payloads.json").read_text())
 SHOPPER = "thomas.jefferson@example.com"
+PUBLIC_KEY = "XXXXXX"  # the default plan's
 GUIDE_CHECKOUT_TIME = 1387299423  # the unix time inside the guide's Started Checkout $event_id
 
 
@@ -37,15 +38,26 @@ def storefront(*names: str, identify: bool = True) -> str:
     return f"<!doctype html><html><head><meta charset='utf-8'><title>shop</title>{head}</head><body>{body}</body></html>"
 
 
-def assert_guide_payload(klaviyo_stub, metric: str, **expect) -> dict:
-    """The recorded event equals the guide's example (profile aside: it is the shopper's)."""
+def assert_guide_payload(klaviyo_stub, metric: str, profile: dict, **expect) -> dict:
+    """The recorded event equals the guide's example, with the profile block `profile` (built
+    from the test's own flow: `pending_profile` on load, `identified_profile` after `settle`)."""
     event = klaviyo_stub.expect_event(metric, profile={"email": SHOPPER}, **expect)
     guide = GUIDE_PAYLOADS[metric]
-    expected = expected_event_body(metric, guide, event["body"]["data"]["attributes"]["profile"])
-    assert event["body"] == expected
+    assert event["body"] == expected_event_body(metric, guide, profile)
     assert list(event["properties"]) == [k for k in guide if k not in ("$value", "$event_id")] + [
         "$use_ip", "$is_session_activity"]  # the guide's key order, then the onsite script's own
     return event
+
+
+ON_LOAD = pending_profile(email=SHOPPER)  # tracked at load, while the page's identify is debounced
+
+
+def identified(klaviyo_shop, klaviyo_stub, page=None) -> dict:
+    """Let the page's identify be answered, then the profile block its next events carry: the
+    exchange id the stand-in gave the shopper for this account."""
+    klaviyo_shop.settle(page)
+    [profile] = [p for p in klaviyo_stub.profiles() if p["attributes"].get("email") == SHOPPER]
+    return identified_profile(profile["exchange_ids"][PUBLIC_KEY])
 
 
 @pytest.mark.parametrize("metric, name", [
@@ -55,7 +67,7 @@ def assert_guide_payload(klaviyo_stub, metric: str, **expect) -> dict:
 ])
 def test_event_fired_on_load_or_by_call_records_the_guides_payload(klaviyo_shop, klaviyo_stub, metric, name):
     klaviyo_shop.open(storefront(name))
-    assert_guide_payload(klaviyo_stub, metric)
+    assert_guide_payload(klaviyo_stub, metric, ON_LOAD)
 
 
 def test_added_to_cart_categories_are_computed_not_copied(klaviyo_shop, klaviyo_stub):
@@ -78,7 +90,7 @@ def test_started_checkout_event_id_is_cart_id_and_unix_time(klaviyo_shop, klaviy
 def test_started_checkout_at_the_guides_time_records_the_guides_payload(klaviyo_shop, klaviyo_stub):
     klaviyo_shop.page.clock.set_fixed_time(GUIDE_CHECKOUT_TIME)
     klaviyo_shop.open(storefront("started-checkout"))
-    assert_guide_payload(klaviyo_stub, "Started Checkout", unique_id="1000123_1387299423", value=29.98)
+    assert_guide_payload(klaviyo_stub, "Started Checkout", ON_LOAD, unique_id="1000123_1387299423", value=29.98)
 
 
 def test_recently_viewed_item_reaches_storage_and_profile(klaviyo_shop, klaviyo_stub):
@@ -101,17 +113,17 @@ def test_recently_viewed_item_reaches_storage_and_profile(klaviyo_shop, klaviyo_
 def test_form_submit_records_the_guides_payload(klaviyo_shop, klaviyo_stub, metric, name, form):
     # The form has no action: submitting it navigates to the same page, as a real one would.
     p = klaviyo_shop.open(storefront(name))
-    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)  # identified before the shopper submits
+    profile = identified(klaviyo_shop, klaviyo_stub)  # identified before the shopper submits
     p.locator(f"{form} [type=submit]").click()
-    assert_guide_payload(klaviyo_stub, metric)
+    assert_guide_payload(klaviyo_stub, metric, profile)
 
 
 def test_added_like_fires_on_click_with_the_guides_payload(klaviyo_shop, klaviyo_stub):
     p = klaviyo_shop.open(storefront("added-like"))
-    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
+    profile = identified(klaviyo_shop, klaviyo_stub)
     assert klaviyo_stub.events(metric="Added Like") == []
     p.click("#Like")
-    assert_guide_payload(klaviyo_stub, "Added Like")
+    assert_guide_payload(klaviyo_stub, "Added Like", profile)
 
 
 def test_clicked_banner_on_the_guides_page_records_the_guides_payload(klaviyo_shop, klaviyo_stub, klaviyo_routing):
@@ -123,10 +135,10 @@ def test_clicked_banner_on_the_guides_page_records_the_guides_payload(klaviyo_sh
     p.route("https://www.example.com/black-friday-deals",
             lambda route: route.fulfill(body="<p>deals</p>", content_type="text/html"))
     p.goto("https://www.example.com/home")
-    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
+    profile = identified(klaviyo_shop, klaviyo_stub, p)
     p.click("[data-klaviyo-banner]")
     p.wait_for_url("https://www.example.com/black-friday-deals")
-    assert_guide_payload(klaviyo_stub, "Clicked Banner")
+    assert_guide_payload(klaviyo_stub, "Clicked Banner", profile)
 
 
 def test_identify_from_the_data_island(klaviyo_shop, klaviyo_stub):
@@ -174,12 +186,12 @@ def test_a_held_form_is_submitted_with_its_buttons_name_and_value(klaviyo_shop, 
     page = storefront("searched-site").replace(
         '<button type="submit">Send</button>', '<button type="submit" name="scope" value="books">Send</button>')
     p = klaviyo_shop.open(page)
-    klaviyo_stub.wait_for(lambda: klaviyo_stub.profiles(), 5)
+    profile = identified(klaviyo_shop, klaviyo_stub)
     with p.expect_navigation(url="**/index.html?*"):
         p.locator("form[data-klaviyo-search] [type=submit]").click()
     query = p.url.split("?", 1)[1]
     assert query == "term=Fantasty+Boks&corrected=Fantasy+Books&results=54&scope=books"
-    assert_guide_payload(klaviyo_stub, "Searched Site")
+    assert_guide_payload(klaviyo_stub, "Searched Site", profile)
 
 
 def test_a_button_with_its_own_formaction_is_left_to_the_browser(klaviyo_shop, klaviyo_stub):
