@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 
+from klaviyo_snippets.harness.browser import _choose
 from klaviyo_snippets.harness.browser._choose import (
     BROWSER_NAMES,
     WEBKITGTK_PACKAGES,
@@ -72,6 +73,24 @@ def ensure(*, headed: bool = False, firefox: bool = False, webkit: bool = False,
     if "webkitgtk" in missing:
         packages += list(WEBKITGTK_PACKAGES)
     if not (_is_root() and shutil.which("apt-get")):
+        # Not a machine we can install system packages on: Playwright's own download, the way
+        # Playwright's users get browsers (it needs the network; WebKitGTK has no such download).
+        engines = [name for name in ("chromium", "firefox") if name in missing]
+        if engines and not headed:
+            out(f"installing Playwright's {' and '.join(engines)} (playwright install {' '.join(engines)})")
+            failure = _playwright_install(engines)
+            if failure:
+                out(failure)
+            else:
+                _choose._playwright_executables.cache_clear()
+                for name in engines:
+                    try:
+                        out(f"browser: {choose_browser(name).describe()}")
+                        del missing[name]
+                    except BrowserUnavailable as error:
+                        out(f"error: still unavailable after installing: {error}")
+            if not missing:
+                return 0
         if "chromium" in missing or strict:
             out(_manual_fix(missing, packages))
             return 1
@@ -130,6 +149,17 @@ def _apt_install(packages: Sequence[str]) -> str | None:
                 tail = "".join(log.readlines()[-15:])
                 return f"error: `{' '.join(command)}` failed ({result.returncode}):\n{tail.rstrip()}"
     return None
+
+
+def _playwright_install(engines: Sequence[str]) -> str | None:
+    """`playwright install ENGINE...` into Playwright's own folder; None when it worked, else
+    what went wrong (its last lines)."""
+    result = subprocess.run([sys.executable, "-m", "playwright", "install", *engines], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode == 0:
+        return None
+    tail = "\n".join(result.stdout.splitlines()[-15:])
+    return f"error: `playwright install {' '.join(engines)}` failed ({result.returncode}):\n{tail}"
 
 
 def _manual_fix(missing: Mapping[str, BrowserUnavailable], packages: Sequence[str], apt=True) -> str:

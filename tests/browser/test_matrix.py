@@ -529,6 +529,10 @@ def machine(tmp_path, monkeypatch):
     monkeypatch.setattr(browsers, "_SYSTEM_CHROMIUMS", (("chromium-headless-shell", shell, True),))
     monkeypatch.setattr(browsers, "_SYSTEM_FIREFOXES", (("firefox-esr", str(tmp_path / "bin" / "firefox-esr")),))
     monkeypatch.setattr(browsers, "_playwright_executables", dict)
+    from klaviyo_snippets.harness.browser import _install
+
+    # Offline, as here: Playwright's own download fails.
+    monkeypatch.setattr(_install, "_playwright_install", lambda engines: "error: `playwright install` failed (1)")
     monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
     monkeypatch.setattr(browsers, "WEBKITGTK_BROWSER_GLOBS", (str(tmp_path / "webkit" / "MiniBrowser"),))
     monkeypatch.setattr(browsers.shutil, "which", lambda name: commands.get(name))
@@ -561,10 +565,12 @@ def test_setup_without_root_warns_for_the_optional_lanes(machine, monkeypatch):
     lines: list[str] = []
     assert browsers.ensure(firefox=True, webkit=True, out=lines.append) == 0  # Chromium is there
     assert lines[0].startswith("browser: chromium: ")
-    assert lines[1].startswith("warning: no Firefox found: ") and "Firefox tests will be skipped" in lines[1]
-    assert "sudo apt-get install -y firefox-esr" in lines[1]
-    assert lines[2].startswith("warning: no WebKitGTK smoke lane: no WebKitWebDriver (package webkit2gtk-driver)")
-    assert "WebKit smoke tests will be skipped (to run them: sudo apt-get install -y webkit2gtk-driver xvfb)" in lines[2]
+    assert lines[1:3] == ["installing Playwright's firefox (playwright install firefox)",
+                          "error: `playwright install` failed (1)"]
+    assert lines[3].startswith("warning: no Firefox found: ") and "Firefox tests will be skipped" in lines[3]
+    assert "sudo apt-get install -y firefox-esr" in lines[3]
+    assert lines[4].startswith("warning: no WebKitGTK smoke lane: no WebKitWebDriver (package webkit2gtk-driver)")
+    assert "WebKit smoke tests will be skipped (to run them: sudo apt-get install -y webkit2gtk-driver xvfb)" in lines[4]
 
 
 def test_setup_as_root_installs_each_lanes_packages(machine, monkeypatch):

@@ -278,13 +278,37 @@ def test_ensure_reports_what_it_found(tmp_path, no_system, monkeypatch):
     assert lines == [f"browser: chromium: {shell} (system package chromium-headless-shell)"]
 
 
+OFFLINE = "error: `playwright install chromium` failed (1):\nError: getaddrinfo ENOTFOUND"
+
+
 def test_ensure_without_root_says_what_to_run(no_system, downloads, monkeypatch):
     monkeypatch.setattr(install, "_is_root", lambda: False)
+    tried: list[list[str]] = []
+    monkeypatch.setattr(install, "_playwright_install", lambda engines: tried.append(list(engines)) or OFFLINE)
     lines: list[str] = []
     assert install.ensure(out=lines.append) == 1
+    assert tried == [["chromium"]]  # Playwright's own download first: the way for this machine
     text = "\n".join(lines)
+    assert OFFLINE in text
     assert "sudo apt-get install -y chromium-headless-shell fonts-liberation" in text
     assert f"{browsers._playwright_command()} install chromium" in text
+
+
+def test_without_root_ensure_downloads_playwrights_browsers(no_system, downloads, monkeypatch):
+    monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
+    monkeypatch.setattr(install, "_is_root", lambda: False)
+
+    def download(engines):  # what `playwright install` leaves behind: the executables it names
+        for engine in engines:
+            _executable(Path(downloads[engine]))
+
+    monkeypatch.setattr(install, "_playwright_install", download)
+    lines: list[str] = []
+    assert install.ensure(firefox=True, out=lines.append) == 0
+    assert lines[0] == "installing Playwright's chromium and firefox (playwright install chromium firefox)"
+    assert lines[1:] == [f"browser: {choose_browser('chromium').describe()}",
+                         f"browser: {choose_browser('firefox').describe()}"]
+    assert "Playwright" in lines[1]
 
 
 def test_ensure_without_root_warns_for_a_missing_firefox_and_strict_fails(tmp_path, no_system, downloads, monkeypatch):
@@ -292,6 +316,7 @@ def test_ensure_without_root_warns_for_a_missing_firefox_and_strict_fails(tmp_pa
     monkeypatch.setattr(browsers, "_SYSTEM_CHROMIUMS", (("chromium-headless-shell", shell, True),))
     monkeypatch.setattr(browsers, "_playwright_version", lambda: (1, 64, 1))
     monkeypatch.setattr(install, "_is_root", lambda: False)
+    monkeypatch.setattr(install, "_playwright_install", lambda engines: OFFLINE)
     lines: list[str] = []
     assert install.ensure(firefox=True, out=lines.append) == 0
     assert any(line.startswith("warning: ") and "Firefox tests will be skipped" in line for line in lines)
