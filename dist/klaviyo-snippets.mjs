@@ -48,7 +48,8 @@
  *
  * Checks in the browser: a value of the wrong type that cannot be converted (a price "abc") is
  * left out, with a console.warn; empty text and empty lists count as missing and are left out
- * too; a required property that is missing (or left out) stops the event: nothing is sent,
+ * too (an object is never empty, whatever its length says); a required property that is
+ * missing (or left out) stops the event: nothing is sent,
  * console.warn names what was missing, and the function returns false. Otherwise it returns
  * what the klaviyo method returns (a Promise until klaviyo.js has loaded; true when klaviyo is
  * the array of a page without Proxy). Nothing here writes to the page: values travel to
@@ -68,9 +69,15 @@
  * input bound to the clicked element or to the submitted form's fields]. Events fired with
  * others (also:) are defined first: on an already parsed page a load trigger fires at once.
  *
+ * Paths read data, never what objects inherit: a member is the object's own (JSON's, a theme
+ * object's), so `category.constructor` is missing, not Object; text has only its `length`. The
+ * one exception is a DOM element bound to a click trigger, whose DOM properties (`href`,
+ * `dataset`) live on its prototype: those are read, Object.prototype's still are not.
+ *
  * Short names on purpose: the .min.js only strips comments and whitespace.
  *   S klaviyoSnippets   A Array.isArray   X the "impossible" value (a wrong type)
  *   M [label, missing required properties...] of the event being built   W console.warn
+ *   E is it missing (null, undefined, empty text or an empty list)   P an own member
  *   G value at a path ("a|b")   H follow one path   C convert to a type   V resolve a source
  *   Fl flatten   U union   Z sum in minor units (first argument: 10^digits)   Ct count
  *   Fm format (first argument: the text around the placeholders)
@@ -87,21 +94,32 @@
     w.console && console.warn("klaviyo-snippets: " + m);
   }
 
+  function E(v) {
+    return v == null || v === "" || A(v) && !v.length;
+  }
+
+  function P(v, k) {
+    return typeof v == "object" ? X.hasOwnProperty.call(v, k) || w.Node && v instanceof w.Node && !(k in X) ? v[k] : void 0 :
+      k == "length" && typeof v == "string" ? v.length : void 0;
+  }
+
   function G(r, p) {
-    for (var a = p.split("|"), i = 0, v; (v == null || v.length === 0) && i < a.length; ) v = H(r, a[i++].split("."));
+    for (var a = p.split("|"), i = 0, v; E(v) && i < a.length; ) v = H(r, a[i++].split("."));
     return v;
   }
 
-  function H(v, p) {
-    for (var i = 0, k, o = []; v != null && i < p.length; v = v[k])
+  // From the roots r (or, with y, from a list's element): the root is any member of r (roots
+  // are inherited by nested scopes), everything after it an own member.
+  function H(v, p, y) {
+    for (var i = 0, k, o = []; v != null && i < p.length; y = 1)
       if (/]/.test(k = p[i++])) {
-        if (!A(v = v[k.slice(0, -2)])) return;
+        if (!A(v = y ? P(v, k.slice(0, -2)) : v[k.slice(0, -2)])) return;
         p = p.slice(i);
         v.map(function (e) {
-          (e = H(e, p)) != null && (o = o.concat(/]/.test(p) ? e : [e]));
+          (e = H(e, p, 1)) != null && (o = o.concat(/]/.test(p) ? e : [e]));
         });
         return o;
-      }
+      } else v = y ? P(v, k) : v[k];
     return v;
   }
 
@@ -109,7 +127,7 @@
     var y = typeof v, s = y == "string", n = y == "number" && isFinite(v);
     return v == null || v === X ? v :
       t == "s" ? s ? v : n || y == "boolean" ? "" + v : X :
-      t == "n" ? n ? v : s && /^[ \t]*-?\d+(\.\d+)?[ \t]*$/.test(v) ? +v : X :
+      t == "n" ? n ? v : s && /^[ \t]*-?\d+(\.\d+)?[ \t]*$/.test(v) && isFinite(v) ? +v : X :
       t == "l" ? A(v = s ? v.split(/[,\n]/) : v) ? v.map(function (e) {
         return (e = C("s", e)) && e.trim ? e.trim() : "";
       }).filter(String) : X :
@@ -160,13 +178,14 @@
     for (var o = {}, i = 0, s, v, t; s = p[i++]; r.event[s[0]] = v) {
       t = s[1].toLowerCase();
       v = s[2] && V(r, s[2]);
+      E(v) && (v = void 0);
       if (s[3]) v = t == "o" ? B(r, s[3], s[4], x + s[0] + ".", r[""]) : A(v) ? v.map(function (e, j) {
         return B(r, s[3], s[4], x + s[0] + "[" + j + "].", e);
       }) : v;
       (v = C(t, v)) === X && (W(M[0] + ": " + x + s[0] + " has the wrong type"), v = null);
     }
     for (i = 0; s = p[q ? q[i] : i]; i++)
-      (v = r.event[s[0]]) != null && v.length !== 0 ? o[s[0]] = v : s[1] < "a" && M.push(x + s[0]);
+      E(v = r.event[s[0]]) ? s[1] < "a" && M.push(x + s[0]) : o[s[0]] = v;
     return o;
   }
 

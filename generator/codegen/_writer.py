@@ -7,10 +7,19 @@ refuses to overwrite anyone else's. It removes a file only when the previous man
 it, in a folder the generator writes into (the top level, snippets/, docs/), and its bytes still
 have the sha256 recorded there: a file edited since it was generated is kept and reported, and no
 other folder is ever looked into. Folders are checked before anything is written, so a mistake in
---out changes nothing."""
+--out changes nothing.
+
+All old or all new: every file to write goes first to a temporary file beside it
+(``.name.tmp``, in the same folder), and only when all of them are written whole are they renamed
+over the old ones (a rename within a folder writes no data, so a full disk cannot stop it half
+way). A write that fails (a full disk, a quota, a file-size limit, an I/O error) removes the
+temporary files and any folder it created: the output folder is as it was. Only a crash during
+the renames themselves (milliseconds) can leave whole new files beside whole old ones; the next
+run replaces them, and removes any temporary file a killed run left."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
@@ -117,6 +126,28 @@ def _write_new(path: str, data: bytes) -> None:
         handle.write(data)
 
 
+def _make_folders(folder: str) -> list[str]:
+    """Create `folder` and its missing parents; the ones created, parents first."""
+    missing = []
+    folder = os.path.normpath(folder)
+    while folder and not os.path.lexists(folder):  # "" is the working folder ("dist" has no other parent)
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    for path in reversed(missing):
+        os.mkdir(path)
+    return missing[::-1]
+
+
+def _undo(staged: list[tuple[str, str]], made: list[str]) -> None:
+    """Remove the temporary files and the folders a failed write created (what it can)."""
+    for temporary, _ in staged:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
 def _diff(name: str, old: bytes, new: bytes, limit: int = 40) -> str:
     try:
         a = old.decode("utf-8").splitlines(keepends=True)
@@ -135,14 +166,12 @@ def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, An
     for folder in sorted(folders):
         _check_folder(out_dir / folder, write=not check)
     recorded = _previous_manifest(out_dir)
-    existing: set[str] = set()
     for name, data in files.items():
         path = out_dir / name
         old = _read(path)
         if old is None:
             (result.stale if check else result.written).append(name)
             continue
-        existing.add(name)
         if old == data:
             result.unchanged.append(name)
         elif name in recorded or MARKER.encode() in old[:600]:
@@ -171,22 +200,33 @@ def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, An
     for name in [*result.written, *leftovers]:
         _refuse_links(out_dir / name, out_dir)
     root = os.fspath(out_dir)
-    made: set[str] = set()
+    made: list[str] = []  # folders this run created, parents first
+    staged: list[tuple[str, str]] = []  # (temporary file, the file it replaces), written whole
+    name = ""
     try:
+        for name in files:  # a temporary file left by a killed run: removed (a link, not followed)
+            folder, _, base = name.rpartition("/")
+            temporary = os.path.join(root, folder, f".{base}.tmp")
+            if name not in result.written and os.path.lexists(temporary):
+                os.unlink(temporary)
         for name in result.written:
             folder, _, base = name.rpartition("/")
-            if folder not in made:
-                os.makedirs(os.path.join(root, folder), exist_ok=True)
-                made.add(folder)
-            target = os.path.join(root, name)
-            if name in existing:  # replace atomically: a reader never sees half a file
-                temporary = os.path.join(root, folder, f".{base}.tmp")
-                if os.path.lexists(temporary):
-                    os.unlink(temporary)  # a leftover (or a planted link): never written through
-                _write_new(temporary, files[name])
-                os.replace(temporary, target)
-            else:
-                _write_new(target, files[name])
+            made += _make_folders(os.path.join(root, folder))
+            temporary = os.path.join(root, folder, f".{base}.tmp")
+            if os.path.lexists(temporary):
+                os.unlink(temporary)  # a leftover (or a planted link): never written through
+            staged.append((temporary, os.path.join(root, name)))
+            _write_new(temporary, files[name])
+    except OSError as err:
+        _undo(staged, made)
+        raise UserError(
+            f"cannot write {out_dir / name if name else out_dir}: {err.strerror}; nothing was changed: "
+            f"every file in {out_dir} is as it was",
+            hint="free some space (or fix the cause) and run generate again",
+        ) from None
+    try:
+        for temporary, target in staged:  # every file is whole: swap them in
+            os.replace(temporary, target)
         for name in leftovers:
             path = out_dir / name
             path.unlink()
@@ -197,8 +237,7 @@ def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, An
                 parent = parent.parent
     except OSError as err:
         raise UserError(
-            f"cannot write {err.filename or out_dir}: {err.strerror}",
-            where="--out",
-            hint="fix the cause and run generate again (what was written so far is generated output only)",
+            f"cannot replace {err.filename or out_dir}: {err.strerror}",
+            hint="fix the cause and run generate again (every file in the folder is whole, some may be new)",
         ) from None
     return result

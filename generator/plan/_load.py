@@ -193,6 +193,8 @@ def _explain(err, data: Any) -> _Found:
         if name == "type":
             return _Found("the property has no type", ptr, f"add type: one of {', '.join(TYPES)}")
         return _Found(f"missing key {name!r}", ptr, None)
+    if "propertyNames" in err.relative_schema_path and isinstance(err.instance, str):
+        return _property_name(err.instance, validator, parts)
     if validator == "not" and isinstance(err.instance, dict) and "metric" in err.instance:
         return _Found(
             f"method {err.instance.get('method')} takes no metric", _ptr(parts + ["metric"]),
@@ -216,6 +218,21 @@ def _explain(err, data: Any) -> _Found:
     if validator == "minProperties":
         return _Found(f"{'/'.join(map(str, parts)) or 'the plan'} is empty", ptr, None)
     return _Found(err.message, ptr, None)
+
+
+def _property_name(name: str, validator: str, parts: list) -> _Found:
+    """Why a property's name is refused, pointing at the name."""
+    ptr = _ptr(parts + [name])
+    if name == "__proto__":
+        return _Found(
+            "'__proto__' cannot be a property name: in JavaScript it is every object's prototype, "
+            "so the payload would never carry it", ptr, "rename the property", key=True)
+    if validator == "minLength":
+        return _Found("a property name cannot be empty", _ptr(parts), "name the property (or remove the empty key)", key=True)
+    if validator == "maxLength":
+        return _Found(f"the property name {name[:40]!r}... is longer than 255 characters, the most Klaviyo keeps",
+                      ptr, "use a shorter name", key=True)
+    return _Found(f"{name!r} cannot be a property name", ptr, None, key=True)
 
 
 # --------------------------------------------------------------------------- building

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from klaviyo_snippets.generator.errors import UserError
-from klaviyo_snippets.generator.plan._yamlmarks import Marked
+from klaviyo_snippets.generator.plan._yamlmarks import Marked, printable
 
 __all__ = [
     "Plan", "Event", "Property", "Source", "Trigger", "PlanError", "dependency_order",
@@ -43,7 +43,11 @@ BUNDLE_NAMES = frozenset({"version", "klaviyoSnippets", "default"})
 
 
 class PlanError(UserError):
-    """A mistake in a tracking plan."""
+    """A mistake in a tracking plan. Its text is `printable`: a name holding a right-to-left
+    override or an escape sequence is shown escaped, never acted on by the terminal."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 # --------------------------------------------------------------------------- the model

@@ -73,12 +73,14 @@ def check_values(value: Any, ptr: str, marked: Marked) -> None:
     if isinstance(value, str):
         if PRIVATE_KEY_IN_TEXT.search(value):
             raise _private_key_error(marked.where(ptr), fix=_IN_PLAN)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
+    elif isinstance(value, (float, int)) and not isinstance(value, bool):
+        if not _finite(value):
             raise PlanError(
-                f"{value} is not a number JSON can carry",
+                f"{value if isinstance(value, float) else f'a whole number of {len(str(abs(value)))} digits'} "
+                "is not a number JSON can carry",
                 where=marked.where(ptr),
-                hint="write a finite number; YAML reads .inf, .nan and exponents such as 1e+400 as infinity or NaN",
+                hint="write a finite number; YAML reads .inf, .nan and exponents such as 1e+400 as infinity or NaN, "
+                     "and JavaScript reads whole numbers past 1.8e308 as infinity",
             )
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -91,6 +93,14 @@ def check_values(value: Any, ptr: str, marked: Marked) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_values(item, f"{ptr}/{index}", marked)
+
+
+def _finite(number: float | int) -> bool:
+    """Whether JavaScript reads the number as a finite one (a whole number past 1.8e308 is Infinity)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 # --------------------------------------------------------------------------- names

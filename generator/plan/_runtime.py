@@ -73,7 +73,18 @@ def convert(kind: str, value: Any) -> Any:
 
 
 def _finite_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A number JavaScript holds as finite (a whole number past 1.8e308 is Infinity there)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _empty(v: Any) -> bool:
+    """Missing: nothing, empty text or an empty list (an object is never empty)."""
+    return v is None or ((v.__class__ is str or v.__class__ is list) and len(v) == 0)
 
 
 def _tidy(v: float | int) -> float | int:
@@ -107,12 +118,14 @@ def _get(value: Any, path: str) -> Any:
 
 
 def _member(value: Any, key: str) -> Any:
+    """An own member, as the runtime reads one: a key of a mapping, a list's index or length, a
+    text's length (in UTF-16 units); never what JavaScript objects inherit (constructor, map...)."""
     if isinstance(value, dict):
         return value.get(key)
     if isinstance(value, (list, str)):
         if key == "length":
             return len(value.encode("utf-16-le")) // 2 if isinstance(value, str) else len(value)
-        if key.isdigit() and (key == "0" or not key.startswith("0")):
+        if key.isascii() and key.isdigit() and (key == "0" or not key.startswith("0")):
             index = int(key)
             if isinstance(value, list) and index < len(value):
                 return value[index]
@@ -132,7 +145,8 @@ def _coerce(kind: str, v: Any) -> Any:
         if _finite_number(v):
             return _tidy(v)
         if isinstance(v, str) and _NUMERIC.match(v):
-            return _tidy(float(v.strip(" \t")))
+            n = float(v.strip(" \t"))
+            return _tidy(n) if math.isfinite(n) else _INVALID  # 400 digits are Infinity
         return _INVALID
     if kind == "boolean":
         if isinstance(v, bool):
@@ -189,17 +203,28 @@ def _union(values: list) -> Any:
     return out
 
 
+def _js_round(x: float) -> float:
+    """JavaScript's Math.round: the nearest whole number, a half rounded up; infinities kept
+    (floor(x + 0.5) would round 0.49999999999999994 up and fail on infinity)."""
+    if not math.isfinite(x):
+        return x
+    whole = math.floor(x)
+    return float(whole + 1 if x - whole >= 0.5 else whole)
+
+
 def _sum(value: Any, digits: int) -> Any:
+    """The runtime's sum, in JavaScript's doubles: each value rounded to minor units and added;
+    a total past the largest double is infinite, which `_set` refuses as the runtime does."""
     values = _flatten(value if isinstance(value, list) else [value])
     if not values:
         return None  # nothing to add up (e.g. no line has a total): missing, not 0
-    scale = 10**digits
-    total = 0
+    scale = float(10**digits)
+    total = 0.0
     for v in values:
         n = _coerce("number", v)
         if n is _INVALID:
             return _INVALID
-        total += math.floor(n * scale + 0.5)  # Math.round
+        total += _js_round(float(n) * scale)
     return _tidy(total / scale)
 
 
@@ -243,14 +268,17 @@ class _Scope:
 
 
 def _first(*values: Any) -> Any:
-    """The first value present: empty text and empty lists count as missing."""
-    return next((v for v in values if v is not None and not (isinstance(v, (str, list)) and len(v) == 0)), None)
+    """The first value present (empty text and empty lists count as missing), else the last."""
+    for v in values:
+        if not _empty(v):
+            return v
+    return values[-1] if values else None
 
 
 def _value(prop: Property, scope: _Scope) -> Any:
     src = prop.source
     if src.kind == "value":
-        v = src.value
+        v = src.value if src.value is not None or not prop.has_default else prop.default
     elif src.kind == "path":
         v = _first(*(scope.get(p) for p in src.paths))
     elif src.kind == "properties":
@@ -275,8 +303,8 @@ def _value(prop: Property, scope: _Scope) -> Any:
         v = _format(texts, values)
     else:
         raise AssertionError(src)
-    if prop.has_default and (v is None or (isinstance(v, (str, list)) and len(v) == 0)):
-        v = prop.default  # empty text and empty lists count as missing
+    if src.kind != "value" and _empty(v):
+        v = prop.default if prop.has_default else None  # empty text and empty lists count as missing
     if prop.type == "line_items" and isinstance(v, list):
         lines = []
         for index, element in enumerate(v):
@@ -300,7 +328,7 @@ def _build(props: tuple[Property, ...], scope: _Scope) -> dict:
     out: dict[str, Any] = {}
     for prop in props:
         v = scope.event.get(prop.name)
-        if v is not None and not (isinstance(v, (str, list)) and len(v) == 0):  # empty = missing
+        if not _empty(v):
             out[prop.name] = v
         elif prop.required:
             scope.missing.append(scope.prefix + prop.name)

@@ -9,10 +9,18 @@ mappings, lists, scalars, anchors, aliases and ``<<`` merges: what plans are mad
 general one (compose the node graph, check it, construct it) for everything else and for every
 error, so messages and edge cases are the general loader's. Node marks are composed only when an
 error needs a line.
+
+Hostile YAML is refused where it is written, before anything walks the data (`_check_events`):
+a tag other than those of plain values (``!!set``, ``!!binary``, ``!!timestamp``, ``!custom``),
+aliases that repeat more than `MAX_ALIAS_VALUES` values in all (an alias bomb: 12 lines that
+expand to billions of values), and lists and mappings nested more than `MAX_DEPTH` levels,
+counting what aliases repeat. The fast way counts the same as it goes and hands any of these to
+the general way, which says where. Every place and pointer in a message is `printable`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -21,21 +29,52 @@ import yaml
 
 from klaviyo_snippets.generator.errors import UserError
 
-__all__ = ["Marked", "load_yaml", "pointer", "escape_pointer"]
+__all__ = ["Marked", "load_yaml", "pointer", "escape_pointer", "printable", "MAX_ALIAS_VALUES", "MAX_DEPTH"]
 
+
+#: The most values aliases may repeat in a plan, in all: each alias counts every value its anchor
+#: holds, the lists and mappings themselves and their keys included (``*a`` of ``&a [x, y]``: 3).
+MAX_ALIAS_VALUES = 100_000
+#: The deepest a plan's lists and mappings may nest (the document's own mapping is level 1),
+#: counting what aliases repeat.
+MAX_DEPTH = 100
+#: The tags a plan may write: those YAML gives plain values anyway ("!" forces text).
+_TAGS = frozenset({"!"} | {"tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map")})
 
 # libyaml's parser when PyYAML was built with it: ten times faster on a large plan.
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Loader(_Base):
-    """SafeLoader without the timestamp resolver: dates stay the strings the user wrote."""
+    """SafeLoader without the timestamp and value resolvers: dates stay the strings the user
+    wrote, and ``=`` is text (YAML 1.1's "value key", which no constructor takes)."""
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def _construct_int(loader, node) -> int | float:
+    """An integer, or infinity for one of more digits than Python converts (4,300): far past what
+    JavaScript holds, and refused as such with its place (`check_values`), not a ValueError."""
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        return math.inf
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on or reorder (control characters, a
+    right-to-left override, other invisible format characters) written as a Python escape
+    (``\\u202e``); line breaks are kept."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def escape_pointer(token: Any) -> str:
@@ -93,7 +132,7 @@ class Marked:
         """``file:line:col at /pointer`` for the nearest place the pointer (or a parent) was seen;
         ``shown`` replaces the pointer in the text (when it holds a secret)."""
         line, col = self._mark(ptr, key)
-        return f"{self.path}:{line}:{col} at {shown or ptr or '/'}"
+        return printable(f"{self.path}:{line}:{col} at {shown or ptr or '/'}")
 
     def line_of(self, ptr: str) -> int:
         return self._mark(ptr, False)[0]
@@ -130,6 +169,7 @@ def load_yaml(path: Path) -> Marked:
         if "\\u" in text or "\\U" in text:  # only escapes can make UTF-16 surrogates
             data = _join_surrogates(data, [], path, None)
         return Marked(data, None, None, path, text)
+    _check_events(text, path)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -143,7 +183,7 @@ def load_yaml(path: Path) -> Marked:
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        where = _place(path, mark) if mark else printable(str(path))
         problem = err.problem or "invalid YAML"
         if err.context:
             problem = f"{problem} ({err.context})"
@@ -154,7 +194,7 @@ def load_yaml(path: Path) -> Marked:
             hint = "replace the tabs at the start of this line with spaces (and set your editor to indent with spaces)"
         raise UserError(f"YAML syntax error: {problem}", where=where, hint=hint) from None
     except yaml.YAMLError as err:
-        raise UserError(f"YAML error: {err}", where=str(path)) from None
+        raise UserError(printable(f"YAML error: {err}"), where=printable(str(path))) from None
     finally:
         loader.dispose()
     try:
@@ -162,10 +202,88 @@ def load_yaml(path: Path) -> Marked:
     except RecursionError:
         raise UserError(
             "an alias refers to a collection that contains it (a recursive alias)",
-            where=str(path),
+            where=printable(str(path)),
             hint="a tracking plan is a tree: copy the values instead of aliasing an enclosing list or mapping",
         ) from None
     return Marked(data, node, loader, path, text)
+
+
+def _place(path: Path, mark) -> str:
+    return printable(f"{path}:{mark.line + 1}:{mark.column + 1}")
+
+
+def _check_events(text: str, path: Path) -> None:
+    """Refuse, where it is written, a tag a plan does not use, an alias with which aliases repeat
+    more than `MAX_ALIAS_VALUES` values, and a list or mapping (or what an alias repeats) deeper
+    than `MAX_DEPTH` levels. Reads the parser's events only: nothing is built or expanded, so a
+    bomb costs no more than its text. A syntax error ends the check (the loader then says where)."""
+    loader = _Loader(text)
+    extent: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) of what it names
+    open_: list[list] = []  # per open list or mapping: [values, levels below it, anchor]
+    repeated = 0
+    try:
+        while True:
+            event = loader.get_event()
+            kind = event.__class__
+            if kind in (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent):
+                if event.tag is not None and event.tag not in _TAGS:
+                    shown = event.tag.replace("tag:yaml.org,2002:", "!!", 1)
+                    raise UserError(
+                        printable(f"YAML tag {shown} is not used in a tracking plan"),
+                        where=_place(path, event.start_mark),
+                        hint="remove the tag: a plan holds text, numbers, true/false, null, lists and mappings "
+                             "(quote a text that starts with '!')",
+                    )
+            if kind is yaml.ScalarEvent:
+                size, levels = 1, 0
+                if event.anchor is not None:
+                    extent[event.anchor] = (1, 0)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                if len(open_) >= MAX_DEPTH:
+                    raise _too_deep(path, event.start_mark)
+                open_.append([1, 0, event.anchor])
+                continue
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                size, levels, anchor = open_.pop()
+                levels += 1
+                if anchor is not None:
+                    extent[anchor] = (size, levels)
+            elif kind is yaml.AliasEvent:
+                size, levels = extent.get(event.anchor, (1, 0))  # unknown: the loader says why
+                repeated += size
+                if repeated > MAX_ALIAS_VALUES:
+                    raise UserError(
+                        f"with the alias *{event.anchor}, aliases repeat more than {MAX_ALIAS_VALUES:,} values: "
+                        "far more than a tracking plan holds (an alias bomb?)",
+                        where=_place(path, event.start_mark),
+                        hint="an alias repeats everything its anchor (&name) holds, aliases inside it included; "
+                             "write the values out, or alias smaller parts",
+                    )
+                if len(open_) + levels > MAX_DEPTH:
+                    raise _too_deep(path, event.start_mark, event.anchor)
+            elif kind is yaml.StreamEndEvent:
+                return
+            else:
+                continue
+            if open_:
+                parent = open_[-1]
+                parent[0] += size
+                if levels > parent[1]:
+                    parent[1] = levels
+    except yaml.YAMLError:
+        return
+    finally:
+        loader.dispose()
+
+
+def _too_deep(path: Path, mark, alias: str | None = None) -> UserError:
+    counting = f" (counting what the alias *{alias} repeats)" if alias else ""
+    return UserError(
+        f"lists and mappings nest more than {MAX_DEPTH} levels deep here{counting}",
+        where=_place(path, mark),
+        hint="a tracking plan needs a few levels (Klaviyo keeps 10 levels of nesting in event properties); "
+             "flatten this value",
+    )
 
 
 def _indentation(text: str, line: int) -> str:
@@ -199,8 +317,11 @@ def _fast_load(text: str) -> Any:
     if resolvers.get(None):  # pragma: no cover - SafeLoader has no wildcard resolvers
         raise _Unusual
     anchors: dict[str, Any] = {}
+    extent: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels), as `_check_events` counts
+    repeated = 0
     named: set[str] = set()  # anchors seen so far (a second one of a name is an error)
-    # A frame per open collection: [list or pairs, is mapping, expecting a key, raw keys seen, anchor]
+    # A frame per open collection: [list or pairs, is mapping, expecting a key, raw keys seen,
+    # anchor, values (itself and all below it), levels below it]
     frames: list[list] = []
     root: list = []
     try:
@@ -229,33 +350,44 @@ def _fast_load(text: str) -> Any:
                                 break
                 elif tag != _STR:
                     raise _Unusual
+                size = 1
+                levels = 0
                 if event.anchor is not None:
                     anchors[event.anchor] = value
+                    extent[event.anchor] = (1, 0)
             elif kind is MapStart:
-                if event.tag not in (None, "!", "tag:yaml.org,2002:map"):
+                if event.tag not in (None, "!", "tag:yaml.org,2002:map") or len(frames) >= MAX_DEPTH:
                     raise _Unusual
-                frames.append([[], True, True, set(), event.anchor])
+                frames.append([[], True, True, set(), event.anchor, 1, 0])
                 continue
             elif kind is SeqStart:
-                if event.tag not in (None, "!", "tag:yaml.org,2002:seq"):
+                if event.tag not in (None, "!", "tag:yaml.org,2002:seq") or len(frames) >= MAX_DEPTH:
                     raise _Unusual
-                frames.append([[], False, False, None, event.anchor])
+                frames.append([[], False, False, None, event.anchor, 1, 0])
                 continue
             elif kind is MapEnd:
-                pairs, _, _, _, anchor = frames.pop()
+                pairs, _, _, _, anchor, size, levels = frames.pop()
                 value = _mapping(pairs)
+                levels += 1
                 if anchor is not None:
                     anchors[anchor] = value
+                    extent[anchor] = (size, levels)
             elif kind is SeqEnd:
-                value, _, _, _, anchor = frames.pop()
+                value, _, _, _, anchor, size, levels = frames.pop()
+                levels += 1
                 if anchor is not None:
                     anchors[anchor] = value
+                    extent[anchor] = (size, levels)
             elif kind is Alias:
                 if event.anchor not in anchors:  # an alias of an enclosing collection
                     raise _Unusual
                 value = anchors[event.anchor]
                 if frames and frames[-1][1] and frames[-1][2]:  # an alias as a key
                     raise _Unusual
+                size, levels = extent[event.anchor]
+                repeated += size
+                if repeated > MAX_ALIAS_VALUES or len(frames) + levels > MAX_DEPTH:
+                    raise _Unusual  # the general way says where
             elif kind is yaml.DocumentEndEvent:
                 break
             else:
@@ -264,6 +396,9 @@ def _fast_load(text: str) -> Any:
                 root.append(value)
                 continue
             frame = frames[-1]
+            frame[5] += size
+            if levels > frame[6]:
+                frame[6] = levels
             if not frame[1]:
                 frame[0].append(value)
             elif frame[2]:

@@ -13,21 +13,30 @@ to it, docs/design.md "Preview") and its own aiohttp app on its own event loop t
     POST /api/warnings      what the generated code said on the console (a refused event)
 
 The plan file is polled; an edit regenerates the snippets in memory and reloads the storefront.
-A plan with an error never stops the server: the inspector shows the error and the storefront
-keeps the last good version.
+A plan never stops or blocks the server: each load runs in a worker process (`_worker.py`, kept
+between loads) with a time limit, `load_timeout`; a load that takes longer is killed with its
+worker, and a newer save replaces a load still running. A plan with an error (or too
+slow to load) is shown in the inspector, and the storefront keeps the last good version, which
+`/api/state` names (`version`, `shown`), with `loading` while a load runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -38,7 +47,11 @@ from klaviyo_snippets.harness.preview._shop import Storefront, error_page
 from klaviyo_snippets.harness.standin import now_iso
 from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings, refuse_foreign
 
+if TYPE_CHECKING:
+    from klaviyo_snippets.generator.plan import Plan
+
 log = logging.getLogger("klaviyo_snippets.preview")
+WORKER = Path(__file__).with_name("_worker.py")
 
 STATIC = Path(__file__).parent / "static"
 FALLBACK_PUBLIC_KEY = "XXXXXX"  # a plan without a key still previews; the stand-in takes any 6 characters
@@ -46,6 +59,12 @@ KEEPALIVE_SECONDS = 15.0
 BATCH_SECONDS = 0.03  # gather the changes of one request before telling the browsers
 MAX_WARNINGS = 500
 NO_STORE = {"Cache-Control": "no-store"}
+#: Seconds a plan may take to load and generate in its worker before the preview stops it (the
+#: default plan takes a tenth of a second; a 50 MB plan about 20).
+LOAD_SECONDS = 60.0
+#: Seconds a new worker may take to start (Python and the generator's imports), not counted in
+#: the time limit of a load.
+WORKER_START_SECONDS = 60.0
 
 
 @dataclass
@@ -88,6 +107,7 @@ class Preview:
         poll_interval: float = 0.25,
         stub_settings: StubSettings | None = None,
         echo: Callable[[str], None] | None = None,
+        load_timeout: float = LOAD_SECONDS,
     ):
         from klaviyo_snippets.generator import default_plan_path
 
@@ -96,12 +116,18 @@ class Preview:
         self.port = port
         self.public_key = public_key
         self.poll_interval = poll_interval
+        self.load_timeout = load_timeout
         self.echo = echo or (lambda text: None)
         self.stub = StubKlaviyo(host, stub_port, settings=stub_settings or StubSettings())
         self.storefront: Storefront | None = None
         self.plan_error: str | None = None
         self.plan_version = 0
+        self.plan_loaded_at: str | None = None  # when the version shown was loaded
+        self.loading = False  # a load is running in the worker
         self._plan_sha: str | None = None
+        self._loads = 0  # numbers each load: only the newest one's outcome is kept
+        self._worker: _Worker | None = None
+        self._load_lock = threading.Lock()  # one load at a time
         self._server = LoopThread("klaviyo-preview")
         self._watcher: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -155,6 +181,7 @@ class Preview:
 
     async def _shutdown(self) -> None:
         self._closing = True
+        self._stop_worker()
         self._wake()
         for task in self._tasks:
             task.cancel()
@@ -164,7 +191,17 @@ class Preview:
 
     def close(self) -> None:
         self._stopping.set()
+        self._closing = True
+        self._stop_worker()
         self._server.stop()
+        while not self._load_lock.acquire(timeout=0.1):
+            self._stop_worker()  # a load that started its worker as we closed
+        try:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+        finally:
+            self._load_lock.release()
         if self._watcher is not None:
             with self.stub.store.changed:
                 self.stub.store.changed.notify_all()
@@ -195,31 +232,72 @@ class Preview:
             return None
         return st.st_mtime_ns, st.st_size
 
-    def _build(self, version: int) -> Storefront:
-        from klaviyo_snippets.generator import load_plan, render_files
+    def _load(self) -> tuple[Plan, dict[str, bytes]]:
+        """The plan and its generated files, from the worker, which gets `load_timeout` seconds;
+        `_LoadStopped` when it took longer (the worker is killed) or was stopped for a newer save
+        or for closing."""
+        with self._load_lock:
+            if self._closing:
+                raise _LoadStopped("the preview is closing")
+            worker = self._worker
+            fresh = worker is None or worker.process.poll() is not None
+            if fresh:
+                worker = self._worker = _Worker()
+            done = False
+            try:
+                if fresh and not (worker.outcomes.poll(WORKER_START_SECONDS) and worker.outcomes.recv()[0] == "ready"):
+                    raise _LoadStopped(f"the plan worker did not start within {WORKER_START_SECONDS:g} s")
+                worker.requests.send((str(self.plan_path), self.public_key, FALLBACK_PUBLIC_KEY))
+                if not worker.outcomes.poll(self.load_timeout):
+                    raise _LoadStopped(f"loading the plan and generating its snippets took longer than "
+                                       f"{self.load_timeout:g} s, so the preview stopped it (is the plan "
+                                       "far larger than a tracking plan needs?)")
+                outcome, value = worker.outcomes.recv()
+                done = True
+            except (EOFError, OSError):  # killed (a newer save, closing), or it died
+                code = worker.process.poll()
+                raise _LoadStopped("loading the plan stopped before it finished"
+                                   + (f" (its worker exited with {code})" if code not in (None, -9) else "")) from None
+            finally:
+                if not done:
+                    worker.close()
+                    if self._worker is worker:
+                        self._worker = None
+        if outcome == "error":
+            raise UserError(value)
+        if outcome == "bug":
+            raise _WorkerBug(value)
+        return value
 
-        plan = load_plan(self.plan_path)
+    def _stop_worker(self) -> None:
+        """Kill the worker, and so the load in progress (its thread sees the pipe close)."""
+        worker = self._worker
+        if worker is not None:
+            worker.kill()
+
+    def _storefront(self, plan: Plan, files: dict[str, bytes], version: int) -> Storefront:
         key = self.public_key or plan.public_key or FALLBACK_PUBLIC_KEY
-        override = None if (plan.public_key and not self.public_key) else key
-        files = render_files(self.plan_path, public_key=override)
         return Storefront(plan, files, self.stub_url, version=version, public_key=key)
 
     def _load_plan_now(self) -> None:
         try:
-            storefront = self._build(self.plan_version + 1)
+            plan, files = self._load()
         except Exception as exc:  # noqa: BLE001 - shown, never raised
             self._accept(error=exc)
         else:
-            self._accept(storefront)
+            self._accept(self._storefront(plan, files, self.plan_version + 1))
 
     def _accept(self, storefront: Storefront | None = None, error: BaseException | None = None) -> bool:
         """Keep a new storefront, or the error that stopped it; True when the storefront changed."""
         if error is not None:
-            if isinstance(error, UserError):
+            if isinstance(error, (UserError, _LoadStopped)):
                 self.plan_error = str(error)
             else:  # a plan must never stop the preview, even through a bug
-                log.error("building the preview from %s failed", self.plan_path, exc_info=error)
-                self.plan_error = f"{type(error).__name__}: {error} (a bug in klaviyo-snippets: please report it)"
+                log.error("building the preview from %s failed: %s", self.plan_path, error,
+                          exc_info=None if isinstance(error, _WorkerBug) else error)
+                self.plan_error = f"{error} (a bug in klaviyo-snippets: please report it)"
+            if self.storefront is not None:
+                self.plan_error += f"\nthe storefront still shows version {self.plan_version}, loaded at {self.plan_loaded_at}"
             self.echo(f"plan error: {self.plan_error}")
             return False
         assert storefront is not None
@@ -231,14 +309,15 @@ class Preview:
             return False
         self._plan_sha = storefront.plan.sha256
         self.plan_version = storefront.version
+        self.plan_loaded_at = now_iso()
         self.storefront = storefront
         if self._server.running:  # not the first load
             self.echo(f"plan reloaded: {len(storefront.plan.events)} events (version {storefront.version})")
         return True
 
     async def _watch_plan(self) -> None:
-        loop = asyncio.get_running_loop()
         last = self._stat()
+        load: asyncio.Task | None = None
         while not self._closing:
             await asyncio.sleep(self.poll_interval)
             current = self._stat()
@@ -248,15 +327,37 @@ class Preview:
             if self._stat() != current:
                 continue
             last = current
-            try:
-                storefront = await loop.run_in_executor(None, self._build, self.plan_version + 1)
-            except Exception as exc:  # noqa: BLE001 - shown in the inspector
+            if load is not None and not load.done():
+                self._stop_worker()  # a newer save replaces the load in progress
+            load = asyncio.get_running_loop().create_task(self._reload())
+            self._tasks.append(load)
+            self._tasks = [task for task in self._tasks if not task.done()]
+
+    async def _reload(self) -> None:
+        self._loads += 1
+        number = self._loads
+        self.loading = True
+        self._bump()
+        try:
+            plan, files = await asyncio.get_running_loop().run_in_executor(None, self._load)
+        except _LoadStopped as exc:
+            if number == self._loads and not self._closing:
                 self._accept(error=exc)
-            else:
-                self._accept(storefront)
+        except Exception as exc:  # noqa: BLE001 - shown in the inspector
+            if number == self._loads:
+                self._accept(error=exc)
+        else:
+            if number == self._loads:
+                self._accept(self._storefront(plan, files, self.plan_version + 1))
+        finally:
+            if number == self._loads:
+                self.loading = False
             self._bump()
 
     def plan_state(self) -> dict:
+        """The plan as the inspector shows it: `version` is the version the storefront shows
+        (`shown`: when it was loaded, the sha256 of its text), `ok` whether the last save loaded,
+        `loading` whether a newer save is being loaded."""
         sf = self.storefront
         return {
             "path": str(self.plan_path),
@@ -264,6 +365,9 @@ class Preview:
             "version": self.plan_version,
             "ok": self.plan_error is None,
             "error": self.plan_error,
+            "loading": self.loading,
+            "shown": {"version": self.plan_version, "loaded_at": self.plan_loaded_at, "sha256": self._plan_sha}
+            if sf else None,
             "public_key": sf.public_key if sf else None,
             "events": sf.events_summary() if sf else [],
         }
@@ -476,6 +580,45 @@ class Preview:
             + ',"profiles":{' + ",".join(profiles) + '},"counts":' + json.dumps(snap.counts) + "}"
         )
         await _send(resp, "entries", data)
+
+
+class _LoadStopped(Exception):
+    """A plan's load took longer than the time limit, or was stopped for a newer save."""
+
+
+class _WorkerBug(Exception):
+    """An exception other than a `UserError` in the worker (a bug): its type, text and traceback."""
+
+
+class _Worker:
+    """The plan worker process (`_worker.py`) and its pipes: requests in, outcomes out."""
+
+    def __init__(self) -> None:
+        requests_in, requests_out = os.pipe()
+        outcomes_in, outcomes_out = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, str(WORKER), str(requests_in), str(outcomes_out)],
+                pass_fds=(requests_in, outcomes_out), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        except BaseException:
+            for fd in (requests_out, outcomes_in):
+                os.close(fd)
+            raise
+        finally:
+            os.close(requests_in)
+            os.close(outcomes_out)
+        self.requests = Connection(requests_out, readable=False)
+        self.outcomes = Connection(outcomes_in, writable=False)
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.kill()
+
+    def close(self) -> None:
+        self.kill()
+        self.process.wait()
+        self.requests.close()
+        self.outcomes.close()
 
 
 async def _send(resp: web.StreamResponse, event: str, data: str) -> None:

@@ -513,18 +513,19 @@ def test_constants_defaults_and_derived_values_agree_with_the_evaluator(tmp_path
 
 
 # Values a theme may hand the runtime, leaning on the edges of its conversions: numeric text with
-# spaces, exponents, hex and non-ASCII digits; "true"/"yes"; epoch seconds and date text; lists
-# written as text; the JavaScript line terminators; nested lists and objects. Not generated: empty
-# text, empty lists, objects with a `length` key and numbers beyond ±1e300, where the two runtimes
-# disagree today (RUNTIME_DISAGREEMENTS below pins each).
+# spaces, exponents, hex, non-ASCII digits and 400 digits; "true"/"yes"; epoch seconds and date
+# text; lists written as text; the JavaScript line terminators; empty text and empty lists (which
+# count as missing); objects with a `length` key (never empty for it); numbers up to the largest
+# double, whose sums overflow; nested lists and objects.
 TRICKY = st.sampled_from([
     " ", "12.5", " 12.50 ", "\t7\t", "12.", ".5", "1e3", "-0", "0x10", "\u0661\u0662", "\u00a012\u00a0", "true", "false",
     "yes", "1", "0", "n/a", "a, b\nc", ",,", " \u2028x\u3000", "\ufeffy\u1680", "2013-12-17", "1387299423",
-    "-62135596801", "253402300800", 1.005, -0.0, 0.1, 1e21, 1e-7, 2**53, 1387299423, -62135596801, 253402300800])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.floats(-1e300, 1e300),
-                    st.text(min_size=1, max_size=6), TRICKY)
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, min_size=1, max_size=3)
-                      | st.dictionaries(st.sampled_from(["price", "tags", "name", "0"]), inner, max_size=3),
+    "-62135596801", "253402300800", "1" + "0" * 400, 1.005, -0.0, 0.1, 1e21, 1e-7, 2**53, 1387299423, -62135596801,
+    253402300800, "", [], {"length": 0}, {"length": 2, "0": "a"}, 1.7976931348623157e308, -1.7976931348623155e308])
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53),
+                    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=6), TRICKY)
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.sampled_from(["price", "tags", "name", "0", "length"]), inner, max_size=3),
                       max_leaves=5)
 FIELD = st.one_of(TRICKY, SCALARS, VALUES)  # a third of the time a value from the tricky list
 LINES = st.lists(st.fixed_dictionaries({}, optional={"price": FIELD, "name": FIELD, "tags": FIELD}), max_size=3)
@@ -587,33 +588,70 @@ def test_generated_inputs_give_the_same_payloads_and_warnings_in_node_and_the_ev
 
 
 #: Where node (snippets/templates/bundle.js.j2) and the evaluator (generator/plan/_runtime.py)
-#: disagree today, found by the test above; left for a fix there. Each entry is pinned by a strict
-#: xfail: the fix makes it pass, which fails the run until the entry (and the matching exclusion
-#: from SCALARS/VALUES) is removed.
-RUNTIME_DISAGREEMENTS = {
-    "empty-text-or-list": (
-        "an empty text or empty list from a property's last (or only) path counts as missing to the "
-        "evaluator, while node converts it and warns 'has the wrong type' when the property is not "
-        "text (Flag, a boolean, from '') or it is an empty list",
-        [{"flag": ""}, None]),
-    "object-with-length-0": (
-        "an object with length: 0 counts as empty in node (the default applies), the evaluator warns "
-        "it has the wrong type",
-        [{"nick": {"length": 0}}, None]),
-    "sum-overflow": (
-        "a sum whose rounding overflows (a line price near the largest float, digits: 3) crashes the "
-        "evaluator with OverflowError (math.floor of infinity); node carries on",
-        [{"lines": [{"price": -1.7976931348623155e308}]}, None]),
+#: once disagreed, each settled the way docs/tracking-plan.md documents: the input (thing, extra)
+#: on EDGE_PLAN, and the warnings both runtimes give.
+SETTLED_DISAGREEMENTS = {
+    # Empty text or an empty list from a property's last path counts as missing (node used to
+    # convert it and warn "has the wrong type": Flag is a boolean).
+    "empty-text": ([{"flag": ""}, None], []),
+    "empty-list": ([{"flag": []}, None], []),
+    # An object is never empty, whatever its length says (node used to apply the default).
+    "object-with-length-0": ([{"nick": {"length": 0}}, None], ["Edge Cases: Nickname has the wrong type"]),
+    # A sum that overflows is left out with a warning (the evaluator used to raise OverflowError).
+    "sum-overflow": ([{"lines": [{"price": -1.7976931348623155e308, "name": "L"}]}, None], ["Edge Cases: Exact has the wrong type"]),
+    # Numeric text of 400 digits is Infinity, not a number (node used to send null, the evaluator Infinity).
+    "numeric-text-overflow": ([{"price": "1" + "0" * 400}, None], ["Edge Cases: Defaulted has the wrong type"]),
 }
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=(AssertionError, OverflowError), reason=why))
-    for name, (why, _) in RUNTIME_DISAGREEMENTS.items()])
-def test_runtime_disagreements_still_hold(tmp_path, name):
-    _, args = RUNTIME_DISAGREEMENTS[name]
+@pytest.mark.parametrize("name", SETTLED_DISAGREEMENTS)
+def test_the_runtimes_settle_former_disagreements_the_documented_way(tmp_path, name):
+    args, warnings = SETTLED_DISAGREEMENTS[name]
     [(node, python)] = edge_plan_in_both_runtimes(tmp_path, [args])
     assert node == python
+    assert python[0] == warnings
+
+
+OWN_MEMBERS_PLAN = """\
+version: 1
+public_key: AbC123
+events:
+  own:
+    metric: Own Members
+    inputs: [category]
+    properties:
+      Constructor: {type: object, from: category.constructor.prototype}
+      Proto: {type: object, from: category.__proto__}
+      ToString: {type: string, from: category.toString.name}
+      Mapper: {type: string, from: category.items.map.name}
+      Items: {type: number, from: category.items.length}
+      First: {type: string, from: category.items.0}
+      Letter: {type: string, from: category.title.0}
+      TitleLength: {type: number, from: category.title.length}
+      Titles: {type: string_list, from: "category.items[].constructor.name"}
+      Own: {type: string, from: category.owner.constructor}
+"""
+
+
+def test_paths_read_own_members_only_in_node_and_the_evaluator(tmp_path):
+    """Paths read data, not what JavaScript objects inherit: `category.constructor.prototype`
+    used to send Object.prototype (as {}), `category.items.map.name` "map"."""
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(OWN_MEMBERS_PLAN)
+    generate(plan_path, tmp_path / "dist")
+    event = load_plan(plan_path).events[0]
+    inputs = [
+        {"title": "Books", "items": ["a", "b"], "owner": {"constructor": "own text"}},
+        json.loads('{"__proto__": {"x": 1}, "constructor": {"prototype": {"y": 2}}, "items": []}'),
+    ]
+    cases = [{"fresh": i == 0, "fn": "own", "args": [arg], "now": 1, "page": {}} for i, arg in enumerate(inputs)]
+    got = run_bundle(tmp_path / "dist" / "klaviyo-snippets.min.js", cases, tmp_path)
+    for arg, result in zip(inputs, got):
+        outcome = evaluate(event, {"category": arg, "now": 1})
+        assert result["warnings"] == [] and outcome.warnings == []
+        assert result["calls"] == [outcome.call]
+    assert got[0]["calls"][0][2] == {"Items": 2, "First": "a", "TitleLength": 5, "Own": "own text"}
+    assert got[1]["calls"][0][2] == {"Constructor": {"y": 2}, "Proto": {"x": 1}, "Items": 0}  # own keys of those names
 
 
 def test_esm_exports_every_event_function(default_dist, tmp_path):
