@@ -5,6 +5,8 @@ The CLI catches `UserError` and prints its message without a traceback; anything
 
 from __future__ import annotations
 
+__all__ = ["UserError", "printable"]
+
 
 class UserError(Exception):
     """A mistake in the user's input: a plan, a key, an option, an orders file.
@@ -25,3 +27,12 @@ class UserError(Exception):
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
+
+
+def printable(text: str) -> str:
+    """`text` with every character a terminal would act on or reorder (control characters, a
+    right-to-left override, other invisible format characters) written as a Python escape
+    (``\\u202e``); line breaks are kept."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii") for c in text)

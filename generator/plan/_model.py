@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from klaviyo_snippets.generator.errors import UserError
-from klaviyo_snippets.generator.plan._yamlmarks import Marked, printable
+from klaviyo_snippets.generator.errors import printable
+from klaviyo_snippets.generator.plan._yamlmarks import Marked
 
 __all__ = [
     "Plan", "Event", "Property", "Source", "Trigger", "PlanError", "dependency_order",

@@ -27,9 +27,9 @@ from typing import Any
 
 import yaml
 
-from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.errors import UserError, printable
 
-__all__ = ["Marked", "load_yaml", "pointer", "escape_pointer", "printable", "MAX_ALIAS_VALUES", "MAX_DEPTH"]
+__all__ = ["Marked", "load_yaml", "pointer", "escape_pointer", "MAX_ALIAS_VALUES", "MAX_DEPTH"]
 
 
 #: The most values aliases may repeat in a plan, in all: each alias counts every value its anchor
@@ -66,15 +66,6 @@ def _construct_int(loader, node) -> int | float:
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-
-
-def printable(text: str) -> str:
-    """`text` with every character a terminal would act on or reorder (control characters, a
-    right-to-left override, other invisible format characters) written as a Python escape
-    (``\\u202e``); line breaks are kept."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def escape_pointer(token: Any) -> str:

@@ -16,7 +16,7 @@ import os
 import select
 import sys
 
-from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.errors import UserError, printable
 from klaviyo_snippets.generator.resources import version
 from klaviyo_snippets.harness.cli import browsers, catalog, docs, generate, init, orders, preview, stub, verify
 
@@ -79,7 +79,7 @@ def _run(argv: list[str] | None) -> int:
         return args.run(args)
     except UserError as err:
         try:
-            print(_red(f"error: {_printable(str(err))}"), file=sys.stderr, flush=True)
+            print(_red(f"error: {printable(str(err))}"), file=sys.stderr, flush=True)
         except BrokenPipeError:  # nowhere to say it: the exit code still does
             _quiet()
         return err.exit_code
@@ -91,14 +91,6 @@ def _red(text: str) -> str:
     if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         return f"\033[31m{text}\033[0m"
     return text
-
-
-def _printable(text: str) -> str:
-    """Control characters (an escape sequence), a right-to-left override and other invisible
-    format characters written as escapes (``\\u202e``); line breaks kept."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _flush() -> None:
