@@ -4,17 +4,30 @@ Pages are local HTML files (served on https://shop.test from their folder, so co
 storage behave as in production), URLs (a theme's dev server), or, with `--generated DIR`, a
 storefront made of the generated snippets with every trigger fired. The report lists every event
 Klaviyo received with its status and reasons, the identify calls, what the onsite script said it
-dropped, and the requests that were blocked.
+dropped, the requests that were blocked, and the pages that ran out of time with what they still
+had to send.
+
+`timeout` is a hard bound per page, whatever the page does: the browser is driven from a thread
+of its own, and when a page's time is up the caller stops waiting, reads what the page last said
+it still had to send (it reports that over loopback, so no question to the browser is needed),
+and kills the browser's processes; later pages get a new browser.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import contextlib
+import gc
 import html
 import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -25,6 +38,11 @@ from klaviyo_snippets.harness.browser import SITE_ORIGIN, pumping_sleep, route_t
 from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
 
 QUIET_SECONDS = 0.8  # the onsite script debounces identify by 300 ms; leave room for it
+GRACE_SECONDS = 1.0  # past a page's time: for the browser thread to hand back before the kill
+CLOSE_SECONDS = 5.0  # closing the browser after the last page; killed past this
+LAUNCH_SECONDS = 60.0  # starting it (Playwright's own launch timeout is 30 s)
+REPORT_EVERY_MS = 250  # how often each page tells verify what it still has to send
+SILENT_SECONDS = 1.0  # a page not heard from for longer than this has stopped answering
 
 
 @dataclass
@@ -36,6 +54,7 @@ class VerifyReport:
     diagnostics: list[dict] = field(default_factory=list)
     blocked: list[dict] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
+    timed_out: list[dict] = field(default_factory=list)
 
     @property
     def problems(self) -> list[dict]:
@@ -44,8 +63,14 @@ class VerifyReport:
         ]
 
     @property
+    def unsent(self) -> int:
+        """Requests and calls the timed-out pages still had queued or in flight when time ran out
+        (of the pages still answering then; what a silent page had is not known)."""
+        return sum(sum(t["unsent"].values()) for t in self.timed_out if t["answering"])
+
+    @property
     def ok(self) -> bool:
-        return not self.problems and not self.page_errors
+        return not self.problems and not self.page_errors and not self.timed_out
 
     def to_dict(self) -> dict:
         return {
@@ -57,6 +82,7 @@ class VerifyReport:
             "diagnostics": self.diagnostics,
             "blocked": self.blocked,
             "page_errors": self.page_errors,
+            "timed_out": self.timed_out,
         }
 
     def format(self) -> str:
@@ -82,6 +108,8 @@ class VerifyReport:
             lines.extend(f"  {b['method']} {_clip(b['url'], 100)}" for b in self.blocked[:10])
         for err in self.page_errors:
             lines.append(f"Page error: {err}")
+        for t in self.timed_out:
+            lines.extend(_timed_out_lines(t))
         per_metric: dict[str, dict[str, int]] = {}
         for e in self.events:
             name = e.get("display_name") or e.get("metric") or "?"
@@ -91,10 +119,36 @@ class VerifyReport:
             lines.append("Per event:")
             for name, statuses in per_metric.items():
                 lines.append(f"  {name:<{widths[1]}}  " + ", ".join(f"{n} {s}" for s, n in statuses.items()))
-        bad = len(self.problems)
-        lines.append("OK: every event arrived good." if self.ok else f"FAILED: {bad} event(s) bad or dropped"
-                     + (f", {len(self.page_errors)} page error(s)" if self.page_errors else "") + ".")
+        failed = [f"{len(self.problems)} event(s) bad or dropped"]
+        if self.page_errors:
+            failed.append(f"{len(self.page_errors)} page error(s)")
+        if self.timed_out:
+            failed.append(f"{len(self.timed_out)} page(s) timed out"
+                          + (f" with {self.unsent:,} request(s) or call(s) unsent" if self.unsent else ""))
+        lines.append("OK: every event arrived good." if self.ok else f"FAILED: {', '.join(failed)}.")
         return "\n".join(lines)
+
+
+def _timed_out_lines(t: dict) -> list[str]:
+    lines = [f"Timed out: {t['page']} after {t['seconds']:g} s, while {t['while']}"
+             + (f" ({t['detail']})" if t.get("detail") else "") + ":"]
+    heard, unsent = t["last_heard"], t["unsent"] or {}
+    total = sum(unsent.values())
+    kinds = ", ".join(f"{n:,} {what}" for what, n in sorted(unsent.items(), key=lambda kv: -kv[1]))
+    if heard is None:
+        lines.append("  the page never reported (it did not load, or none of its scripts ran): "
+                     "what it still had to send is unknown")
+    elif not t["answering"]:
+        lines.append(f"  its scripts stopped answering {heard:.1f} s into the visit (busy, or stuck in a loop): "
+                     "what it still had to send is unknown"
+                     + (f"; then it had {total:,} request(s) or call(s) queued or in flight ({kinds})" if total else ""))
+    elif total:
+        lines.append(f"  it still had {total:,} request(s) or call(s) queued or in flight ({kinds}): "
+                     "those not listed above as received never reached Klaviyo")
+    elif t["while"].startswith("waiting"):
+        lines.append("  it had nothing queued, but requests kept reaching the stand-in until the end")
+    lines.append(f"  {t['arrived']:,} request(s) from it reached the stand-in; its browser was killed")
+    return lines
 
 
 def _clip(text: str, width: int) -> str:
@@ -233,55 +287,43 @@ def verify_generated(out_dir: Path, plan_path: Path | None = None, **options) ->
     return run_visits(visits, site=pages, labels=[v.url for v in visits], **options)
 
 
-def run_visits(visits: list[Visit], **options) -> VerifyReport:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return _run_visits(visits, **options)
-    # An event loop already runs in this thread (a pytest-playwright session, a notebook), and
-    # sync Playwright refuses to start there: run in a thread of our own.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(_run_visits, visits, **options).result()
-
-
-def _run_visits(visits: list[Visit], *, site=None, labels: list[str], identify: str | None = None,
-                browser: str = "chromium", headed: bool = False, executable: str | None = None,
-                timeout: float = 10.0, settings: StubSettings | None = None) -> VerifyReport:
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
-
+def run_visits(visits: list[Visit], *, site=None, labels: list[str], identify: str | None = None,
+               browser: str = "chromium", headed: bool = False, executable: str | None = None,
+               timeout: float = 10.0, settings: StubSettings | None = None) -> VerifyReport:
+    """Load each visit in a browser routed to a fresh stand-in, each within `timeout` seconds
+    (load, actions and the requests they cause); a page past its time is reported as timed out
+    and its browser killed. Safe to call where an event loop runs: the browser has its own thread."""
     choice = choose_browser(browser, headed=headed, explicit=executable)
     report = VerifyReport(browser=choice.describe(), pages=labels)
-    with StubKlaviyo(settings=settings) as stub, sync_playwright() as p:
-        browser_obj = getattr(p, choice.name).launch(**choice.launch_options(headless=not headed))
-        try:
-            context = browser_obj.new_context(**context_options())
-            routing = route_to_stub(context, stub.url, direct=choice.name == "firefox", site=site)
-            stub.sleep = pumping_sleep(context)
-            if identify:
-                # Queued before the page's own code: the onsite script handles identify first.
-                context.add_init_script(
-                    "window._learnq = window._learnq || [];"
-                    f"window._learnq.push(['identify', {{'$email': {json.dumps(identify)}}}]);"
-                )
-            page = context.new_page()
-            page.on("pageerror", lambda err: report.page_errors.append(str(err)))
-            for visit in visits:
-                try:
-                    page.goto(visit.url, wait_until="load", timeout=timeout * 1000)
-                    _wait_quiet(stub, timeout, stub.sleep)
-                    for kind, selector in visit.actions:
-                        if page.locator(selector).count() == 0:
-                            report.page_errors.append(f"{kind} {selector!r}: no such element on {visit.url}")
-                            continue
-                        page.locator(selector).first.click(timeout=timeout * 1000)
-                        _wait_quiet(stub, timeout, stub.sleep)
-                except PlaywrightError as exc:
-                    report.page_errors.append(f"{visit.url}: {exc.message.splitlines()[0]}")
-            report.blocked = routing.to_dict()["blocked"]
-            context.unroute_all(behavior="ignoreErrors")
-        finally:
-            browser_obj.close()
+    with StubKlaviyo(settings=settings) as stub, _PageReports() as reports:
+        todo = list(visits)
+        while todo:
+            session = _Browser(choice, stub, reports, site=site, identify=identify, headed=headed)
+            try:
+                session.start()
+                while todo:
+                    visit = todo.pop(0)
+                    reports.new_visit()
+                    before, began = stub.store.counts()["requests"], time.monotonic()
+                    if not session.visit(visit, timeout):
+                        heard = reports.latest()
+                        session.kill()
+                        report.timed_out.append({
+                            "page": visit.url, "seconds": timeout, "while": session.stage, "detail": session.detail,
+                            # when the page last said what it still had to send (seconds into its visit),
+                            # and what that was: the truth at the end only if it was still answering
+                            "last_heard": None if heard is None else round(heard[0] - began, 2),
+                            "answering": heard is not None and began + timeout - heard[0] <= SILENT_SECONDS,
+                            "unsent": None if heard is None else heard[1],
+                            "arrived": stub.store.counts()["requests"] - before,
+                        })
+                        break
+                else:
+                    session.close()
+            finally:
+                session.kill()  # a no-op after a clean close; Ctrl-C and errors land here too
+                report.page_errors.extend(session.page_errors)
+                report.blocked.extend(session.blocked())
         report.events = stub.events()
         report.identifies = _identify_rows(stub)
         report.diagnostics = stub.diagnostics()
@@ -289,16 +331,343 @@ def _run_visits(visits: list[Visit], *, site=None, labels: list[str], identify: 
     return report
 
 
-def _wait_quiet(stub: StubKlaviyo, timeout: float, sleep) -> None:
-    """Wait until nothing new has reached the stand-in for QUIET_SECONDS (or timeout)."""
-    deadline = time.monotonic() + timeout
-    last = -1
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        counts = stub.store.counts()
-        seen = counts["requests"] + counts["diagnostics"]
-        if seen != last:
-            last, quiet_since = seen, time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET_SECONDS:
+# What a page still has to send to Klaviyo, counted by kind: the stand-in onsite script's open
+# work (`window.__klaviyoStub.pending()`: requests not yet answered, 429 retries, an identify
+# debounce) and calls still queued for an onsite script that has not run (`_klOnsite`, `_learnq`).
+_PENDING_JS = """function () {
+  var out = {}, stub = window.__klaviyoStub, open = stub && typeof stub.pending === 'function' ? stub.pending() : [];
+  function add(what, n) { if (n > 0) { out[what] = (out[what] || 0) + n; } }
+  for (var i = 0; i < open.length; i++) { add(String(open[i]), 1); }
+  add('call(s) queued for an onsite script that never ran', (Array.isArray(window._klOnsite) ? window._klOnsite.length : 0)
+      + (Array.isArray(window._learnq) ? window._learnq.length : 0));
+  return out;
+}"""
+
+# Added to every document: the top frame reports `_PENDING_JS` to verify every REPORT_EVERY_MS.
+_REPORTER_JS = """(function (url, pending, every) {
+  if (window.top !== window || !navigator.sendBeacon) { return; }
+  var send = navigator.sendBeacon.bind(navigator), stringify = JSON.stringify;
+  var doc = String(Math.random()).slice(2) + '.' + Date.now();
+  function report() {
+    try { send(url, stringify({doc: doc, page: String(location.href), pending: pending()})); } catch (e) { /* next time */ }
+  }
+  report();
+  window.setInterval(report, every);
+})(%s, %s, %d);"""
+
+
+class _PageReports:
+    """A loopback endpoint where each page reports what it still has to send (`_REPORTER_JS`).
+
+    This is how verify learns it when a page's time is up, without asking the browser: by then
+    the browser may not answer Playwright at all (a script that never yields; thousands of routed
+    requests queued ahead of the question). The latest report of the current visit counts;
+    documents from earlier visits are ignored.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self._old: set[str] = set()
+        self._latest: tuple[float, dict[str, int]] | None = None
+        reports = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    if not 0 < length <= 65536:
+                        raise ValueError(length)
+                    body = json.loads(self.rfile.read(length))
+                    if not str(body["page"]).startswith("about:"):  # a new tab's blank page, not the visit's
+                        reports._add(str(body["doc"]), {str(k): int(v) for k, v in (body["pending"] or {}).items()})
+                    self.send_response(204)
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    self.send_response(400)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        threading.Thread(target=self._server.serve_forever, name="klaviyo-snippets verify reports", daemon=True).start()
+
+    def _add(self, doc: str, pending: dict[str, int]) -> None:
+        with self._lock:
+            self._seen.add(doc)
+            if doc not in self._old:
+                self._latest = (time.monotonic(), pending)
+
+    def new_visit(self) -> None:
+        with self._lock:
+            self._old |= self._seen
+            self._latest = None
+
+    def latest(self) -> tuple[float, dict[str, int]] | None:
+        """(when the current visit's page last reported, on the monotonic clock; what it still had to send)."""
+        with self._lock:
+            return None if self._latest is None else (self._latest[0], dict(self._latest[1]))
+
+    def __enter__(self) -> _PageReports:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+_THREAD = "klaviyo-snippets verify browser"
+_NOTHING = object()
+
+
+class _Browser:
+    """One browser with one page, driven from a thread of its own so the caller can give up on it.
+
+    Sync Playwright blocks in every call until the browser answers, and a page can stop it from
+    ever answering. So the caller only waits (with a limit) for this thread, and past the limit
+    kills the browser's processes: the thread's call then fails and it winds down on its own.
+    """
+
+    def __init__(self, choice, stub: StubKlaviyo, reports: _PageReports, *, site, identify: str | None,
+                 headed: bool) -> None:
+        self._choice, self._stub, self._reports = choice, stub, reports
+        self._site, self._identify, self._headed = site, identify, headed
+        self._inbox: queue.Queue = queue.Queue()
+        self._outbox: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=_THREAD, daemon=True)
+        self._driver: int | None = None  # the Playwright driver's pid; the browser runs below it
+        self._given_up = False
+        self.stage = "starting the browser"
+        self.detail: str | None = None
+        self.page_errors: list[str] = []
+        self._routing = None  # its log lists the requests it blocked
+
+    # -- the caller's side: every wait has a limit --------------------------------------------
+
+    def start(self) -> None:
+        _quiet_playwright_shutdown()
+        self._thread.start()
+        answer = self._answer(LAUNCH_SECONDS)
+        if answer is _NOTHING:
+            self.kill()
+            raise UserError(f"{self._choice.describe()} did not start within {LAUNCH_SECONDS:g} s")
+        if isinstance(answer, BaseException):
+            raise answer
+
+    def visit(self, visit: Visit, timeout: float) -> bool:
+        """Run one visit; False when it did not finish within `timeout` (then call kill)."""
+        self._inbox.put((visit, time.monotonic() + timeout))
+        answer = self._answer(timeout + GRACE_SECONDS)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer is True
+
+    def close(self) -> None:
+        self._inbox.put(None)
+        self._thread.join(CLOSE_SECONDS)
+
+    def kill(self) -> None:
+        """Kill the browser's processes, never asking the browser; the thread is not waited for
+        past a grace period (it ends once the driver, killed last, is gone)."""
+        if self._given_up or not self._thread.is_alive():
             return
-        sleep(0.05)
+        self._given_up = True
+        self._inbox.put(None)
+        if self._driver is not None:
+            _kill_below(self._driver)
+        self._thread.join(GRACE_SECONDS * 2)
+        if self._thread.is_alive() and self._driver is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self._driver, signal.SIGKILL)
+            self._thread.join(GRACE_SECONDS)
+
+    def blocked(self) -> list[dict]:
+        return [] if self._routing is None else self._routing.to_dict()["blocked"]
+
+    def _answer(self, seconds: float):
+        try:
+            return self._outbox.get(timeout=seconds)
+        except queue.Empty:
+            return _NOTHING
+
+    # -- the browser thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._drive()
+        finally:
+            # What Playwright leaves behind when its browser was killed (tasks still pending, an
+            # error nobody read) is collected here, while asyncio's complaints are muted.
+            _QUIET.active = True
+            gc.collect()
+
+    def _drive(self) -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            manager = sync_playwright()
+            playwright = manager.start()
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller, which raises it)
+            self._outbox.put(exc)
+            return
+        try:
+            self._driver = _driver_pid(manager)
+            browser = getattr(playwright, self._choice.name).launch(
+                **self._choice.launch_options(headless=not self._headed))
+            context = browser.new_context(**context_options())
+            self._routing = route_to_stub(context, self._stub.url, direct=self._choice.name == "firefox",
+                                          site=self._site)
+            context.add_init_script(_REPORTER_JS % (json.dumps(self._reports.url), _PENDING_JS, REPORT_EVERY_MS))
+            if self._identify:
+                # Queued before the page's own code: the onsite script handles identify first.
+                context.add_init_script(
+                    "window._learnq = window._learnq || [];"
+                    f"window._learnq.push(['identify', {{'$email': {json.dumps(self._identify)}}}]);"
+                )
+            page = context.new_page()
+            page.on("pageerror", lambda err: self._page_error(str(err)))
+            sleep = pumping_sleep(context)
+            self._outbox.put(True)
+            while (job := self._inbox.get()) is not None:
+                self._outbox.put(self._visit(page, sleep, *job))
+            context.unroute_all(behavior="ignoreErrors")
+            browser.close()
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller, unless it gave up on us)
+            if not self._given_up:
+                self._outbox.put(exc)
+        finally:
+            _QUIET.active = True
+            with contextlib.suppress(Exception):
+                manager.__exit__(None, None, None)
+
+    def _page_error(self, text: str) -> None:
+        if not self._given_up:
+            self.page_errors.append(text)
+
+    def _visit(self, page, sleep, visit: Visit, deadline: float) -> bool:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        def left() -> float:
+            return max(round((deadline - time.monotonic()) * 1000), 1)
+
+        self.detail = None
+        try:
+            self.stage = "loading"
+            page.goto(visit.url, wait_until="load", timeout=left())
+            self.stage = "waiting for its requests"
+            if not self._settle(page, sleep, deadline):
+                return False
+            for kind, selector in visit.actions:
+                self.stage = f"{'clicking' if kind == 'click' else 'submitting'} {selector!r}"
+                if page.locator(selector).count() == 0:
+                    self._page_error(f"{kind} {selector!r}: no such element on {visit.url}")
+                    continue
+                page.locator(selector).first.click(timeout=left())
+                self.stage = f"waiting for the requests of the {kind} on {selector!r}"
+                if not self._settle(page, sleep, deadline):
+                    return False
+            return True
+        except PlaywrightTimeout as exc:  # every Playwright wait here ends at the deadline
+            if self.stage.startswith(("clicking", "submitting")):  # what the click waited for
+                steps = [line.strip(" -") for line in exc.message.splitlines() if line.startswith("  - ")]
+                self.detail = steps[-1] if steps else None
+            return False
+        except PlaywrightError as exc:
+            self._page_error(f"{visit.url}: {exc.message.splitlines()[0]}")
+            return True
+
+    def _settle(self, page, sleep, deadline: float) -> bool:
+        """Wait until nothing new has reached the stand-in for QUIET_SECONDS and the page has
+        nothing left to send; False when the deadline comes first."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            counts = self._stub.store.counts()
+            seen = counts["requests"] + counts["diagnostics"]
+            if seen != last:
+                last, quiet_since = seen, time.monotonic()
+            elif time.monotonic() - quiet_since >= QUIET_SECONDS:
+                try:
+                    if not page.evaluate(f"({_PENDING_JS})()"):
+                        return True
+                except PlaywrightError:
+                    pass  # navigating: ask the next page
+            sleep(0.05)
+        return False
+
+
+def _driver_pid(manager) -> int | None:
+    """The Playwright driver process of a started `sync_playwright()`: the browser runs below it.
+    (Playwright has no public way to say; None if a release moves it, and then a timed-out
+    browser is left to the driver, which closes it when this process exits.)"""
+    try:
+        return manager._connection._transport._proc.pid
+    except AttributeError:
+        return None
+
+
+def _kill_below(root: int) -> None:
+    """SIGKILL every process below `root` (the browser and its helpers), leaving `root` itself.
+    Twice over, for what forked in between."""
+    for _ in range(2):
+        for pid in _descendants(root):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, parent in _parents().items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _parents() -> dict[int, int]:
+    """{pid: parent pid} for every process: Linux's /proc, else `ps`."""
+    if not os.path.isdir("/proc/self"):
+        try:
+            out = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True,
+                                 timeout=5, check=False).stdout
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        return {int(a): int(b) for a, b in (line.split() for line in out.splitlines() if line.strip())}
+    table = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as stat:
+                    table[int(name)] = int(stat.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return table
+
+
+_QUIET = threading.local()  # .active: this browser thread is shutting Playwright down
+
+
+class _PlaywrightShutdownNoise(logging.Filter):
+    """Mutes asyncio's log in a verify browser thread while it shuts Playwright down: route
+    handlers cancelled mid-way (a page navigating as its browser closed), tasks left pending and
+    errors left unread by a killed browser. Tracebacks on the terminal that say nothing about
+    the page."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_QUIET, "active", False)
+
+
+_SHUTDOWN_NOISE = _PlaywrightShutdownNoise()
+
+
+def _quiet_playwright_shutdown() -> None:
+    logger = logging.getLogger("asyncio")
+    if _SHUTDOWN_NOISE not in logger.filters:
+        logger.addFilter(_SHUTDOWN_NOISE)

@@ -1,6 +1,6 @@
 """`klaviyo-snippets verify`: load pages (or a storefront of the generated snippets) in a headless
 browser against the stand-in and report what Klaviyo would have received; exit 1 when an event
-was bad or lost. The work is `klaviyo_snippets.harness.verify`.
+was bad or lost, or a page ran out of --timeout. The work is `klaviyo_snippets.harness.verify`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headed", action="store_true", help="show the browser window")
     p.add_argument("--browser-executable", metavar="PATH", help="browser binary to use instead of the automatic choice")
     p.add_argument("--timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
-                   help="longest wait for a page and its events (default: 10)")
+                   help="time for each page: loading, clicks and every request they cause (default: 10); "
+                        "a page that needs longer is reported as timed out, with what it had not sent, "
+                        "and its browser is killed")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
