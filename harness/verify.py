@@ -32,7 +32,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from klaviyo_snippets.generator.codegen import read_manifest
-from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.errors import UserError, printable
 from klaviyo_snippets.harness.browser import choose_browser, context_options
 from klaviyo_snippets.harness.browser import SITE_ORIGIN, pumping_sleep, route_to_stub
 from klaviyo_snippets.harness.standin import StubKlaviyo, StubSettings
@@ -126,7 +126,8 @@ class VerifyReport:
             failed.append(f"{len(self.timed_out)} page(s) timed out"
                           + (f" with {self.unsent:,} request(s) or call(s) unsent" if self.unsent else ""))
         lines.append("OK: every event arrived good." if self.ok else f"FAILED: {', '.join(failed)}.")
-        return "\n".join(lines)
+        # Metric names, URLs and page errors come from the page: a terminal must not act on them.
+        return printable("\n".join(lines))
 
 
 def _timed_out_lines(t: dict) -> list[str]:

@@ -217,3 +217,12 @@ def test_init_copies_the_built_in_plan_with_its_schema_and_never_overwrites(tmp_
     assert main(["init", str(plan)]) == 2
     assert "exists; nothing was written" in capsys.readouterr().err
     assert plan.read_text() == "# mine\n"
+
+
+def test_the_verify_report_escapes_what_a_terminal_would_act_on():
+    from klaviyo_snippets.harness.verify import VerifyReport
+
+    report = VerifyReport(browser="chromium", pages=["p.html"], page_errors=["boom \u202e\x1b[2J"])
+    text = report.format()
+    assert "\u202e" not in text and "\x1b" not in text
+    assert "boom \\u202e\\x1b[2J" in text

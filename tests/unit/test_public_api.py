@@ -131,3 +131,4 @@ def test_version_has_one_home(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out == f"klaviyo-snippets {resources.version()}\n"
+
