@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 __all__ = [
     "PUBLIC_KEY", "PRIVATE_KEY", "PRIVATE_KEY_IN_TEXT", "REDACTED",
-    "is_public_key", "is_private_key", "looks_private", "redact", "redact_headers",
+    "is_public_key", "is_private_key", "private_key_problem", "looks_private", "redact", "redact_headers",
 ]
 
 #: The whole of a public key (use ``fullmatch``).
@@ -37,6 +37,26 @@ def is_public_key(text: str) -> bool:
 
 def is_private_key(text: str) -> bool:
     return bool(PRIVATE_KEY.fullmatch(text))
+
+
+def private_key_problem(text: str) -> str | None:
+    """What keeps `text` from being a private key, in words that never repeat the value (only
+    lengths, positions and the code point of a character that cannot be part of a key); None for
+    a private key."""
+    if is_private_key(text):
+        return None
+    if is_public_key(text):
+        return "it is a public key (6 characters, for the onsite script)"
+    if not text.startswith("pk_"):
+        if text[:3].lower() == "pk_":
+            return "it starts with 'PK_' or the like: a private key's 'pk_' is in lower case"
+        return f"a private key starts with 'pk_' (the value has {len(text)} characters)"
+    if len(text) == 3:
+        return "it has nothing after 'pk_'"
+    position, bad = next((n, ch) for n, ch in enumerate(text[3:], start=4)
+                         if not (ch.isascii() and ch.isalnum()))
+    return (f"after 'pk_' a private key has only ASCII letters and digits: character {position} "
+            f"is U+{ord(bad):04X}, not an ASCII letter or digit (a stray character from copying it?)")
 
 
 def looks_private(text: str) -> bool:

@@ -9,5 +9,7 @@ from __future__ import annotations
 from klaviyo_snippets.generator.server._bodies import (
     FieldError, event_body, is_finite_number, parse_json, profile_attributes, read_text,
 )
+from klaviyo_snippets.generator.server._stream import KeyIndex, Problems, file_size
 
-__all__ = ["FieldError", "event_body", "is_finite_number", "parse_json", "profile_attributes", "read_text"]
+__all__ = ["FieldError", "event_body", "is_finite_number", "parse_json", "profile_attributes", "read_text",
+           "KeyIndex", "Problems", "file_size"]

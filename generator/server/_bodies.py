@@ -9,7 +9,6 @@ input files of the server-side commands (orders, products, dead letters), with t
 from __future__ import annotations
 
 import datetime as _dt
-import ipaddress
 import json
 import math
 import re
@@ -18,10 +17,10 @@ from decimal import Decimal
 from os import PathLike
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.net import is_absolute_http_url
+from klaviyo_snippets.generator.server._stream import file_size, lone_surrogate
 
 __all__ = [
     "FieldError",
@@ -45,7 +44,9 @@ __all__ = [
 def read_text(path: str | PathLike[str], what: str) -> str:
     """The whole of a UTF-8 text file; a `UserError` naming the file (and, for bytes that are not
     UTF-8, the line and byte offset) when it cannot be read. Split lines with `split("\\n")`:
-    `splitlines()` would also split at U+2028 inside a JSON string."""
+    `splitlines()` would also split at U+2028 inside a JSON string. For files that grow with a
+    store (orders, products), `_stream.read_lines` reads a line at a time instead."""
+    file_size(path, what)  # a folder, a pipe or a device (/dev/zero never ends) is refused
     try:
         raw = Path(path).read_bytes()
     except OSError as error:
@@ -62,7 +63,7 @@ def parse_json(text: str, source: str, *, line: int | None = None, hint: str | N
     """`text` as JSON; a `UserError` naming `source` and the line (`line`, or the error's line
     in `text`) when it is not JSON, or JSON no reader should be asked to hold."""
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise UserError(f"not valid JSON: {error.msg} (column {error.colno})",
                         where=f"{source}:{line or error.lineno}", hint=hint) from None
@@ -71,6 +72,11 @@ def parse_json(text: str, source: str, *, line: int | None = None, hint: str | N
             "a number has more than 4300 digits"
         raise UserError(f"not usable JSON: {reason}", where=f"{source}:{line}" if line else source,
                         hint=hint) from None
+    if (surrogate := lone_surrogate(text, data)) is not None:
+        raise UserError(f"not usable JSON: {surrogate} is half of a UTF-16 pair, not a character "
+                        "(it cannot be sent as UTF-8)", where=f"{source}:{line}" if line else source,
+                        hint=hint)
+    return data
 
 
 class FieldError(ValueError):

@@ -24,9 +24,9 @@ from klaviyo_snippets.generator.server._bodies import (
     parse_json,
     pointer_join,
     profile_attributes,
-    read_text,
     to_unix_seconds,
 )
+from klaviyo_snippets.generator.server._stream import KeyIndex, Problems, ReadProgressSink, read_lines
 
 __all__ = ["Order", "Item", "Fulfillment", "Reversal", "InvalidOrder", "Number", "parse_order", "read_orders"]
 
@@ -163,16 +163,22 @@ def parse_order(data: Mapping[str, Any] | Order, *, source: str | None = None,
                            order_id=order_id if isinstance(order_id, str) else None) from None
 
 
-def read_orders(path: str | PathLike[str], *, problems: list[UserError] | None = None) -> Iterator[Order]:
-    """Orders from a JSONL file, one per line (blank lines skipped), in file order.
+def read_orders(path: str | PathLike[str], *, problems: list[UserError] | Problems | None = None,
+                progress: ReadProgressSink | None = None, unique: bool = True,
+                limit: int | None = None) -> Iterator[Order]:
+    """Orders from a JSONL file, one per line (blank lines skipped), in file order, read a line
+    at a time (memory does not grow with the file; `progress.update(bytes, lines)` is told as it
+    goes).
 
-    Errors name the file and line: bad JSON, a line that is not an object, a bad field, or an
-    `OrderId` seen before (a second copy would be dropped by Klaviyo's dedup, silently). The
-    first bad line raises; given a `problems` list, every bad line is appended there and skipped.
+    Errors name the file and line: bad JSON or UTF-8, a line that is not an object, a bad field,
+    or an `OrderId` seen before (a second copy would be dropped by Klaviyo's dedup, silently;
+    `unique=False` skips that check, for a file checked already). The first bad line raises;
+    given `problems` (a list or a `Problems`), every bad line is appended there and skipped.
+    `limit`: read only that many bytes (what a first pass checked, if lines were appended since).
     """
     source = str(path)
-    seen: dict[str, int] = {}
-    for number, text in enumerate(read_text(path, "orders file").split("\n"), start=1):
+    seen = KeyIndex() if unique else None
+    for number, text in read_lines(path, "orders file", problems=problems, progress=progress, limit=limit):
         if not text.strip():
             continue
         try:
@@ -185,19 +191,22 @@ def read_orders(path: str | PathLike[str], *, problems: list[UserError] | None =
         yield order
 
 
-def _read_line(text: str, source: str, number: int, seen: dict[str, int]) -> Order:
+def _read_line(text: str, source: str, number: int, seen: KeyIndex | None) -> Order:
     data = parse_json(text, source, line=number, hint="each line of an orders file is one JSON object")
     if not isinstance(data, dict):
         raise InvalidOrder("each line must be a JSON object (one order)", pointer="",
                            source=source, line=number)
     order = parse_order(data, source=source, line=number)
-    if order.order_id in seen:
+    if seen is None:
+        return order
+    first = seen.get(order.order_id)
+    if first is not None:
         raise InvalidOrder(f"OrderId {order.order_id!r} already appears on line "
-                           f"{seen[order.order_id]}; put an order's lifecycle facts "
+                           f"{first}; put an order's lifecycle facts "
                            "(fulfilled, canceled, refunded) on its one line",
                            pointer="/OrderId", source=source, line=number,
                            order_id=order.order_id)
-    seen[order.order_id] = number
+    seen.set(order.order_id, number)
     return order
 
 

@@ -6,13 +6,17 @@ Products are flat mappings named like Klaviyo's feed fields (`id`, `title`, `lin
 which product (file and line, or index), which field, and why, all at once.
 A catalog is filled by a feed *or* by the API, never both (the guide): this module builds
 either, the caller picks one.
+
+A products file is read one product at a time (`iter_products`), and the feed (`feed_pieces`)
+and the API bodies (`job_bodies`) are made one piece at a time, so a command's memory does not
+grow with the catalog; the list-returning functions are the same on products in memory.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from os import PathLike
@@ -20,20 +24,34 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from klaviyo_snippets.generator.net import is_absolute_http_url
-from klaviyo_snippets.generator.server._bodies import _type_name, is_finite_number, parse_json, read_text
 from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.server._bodies import _type_name, is_finite_number, parse_json
+from klaviyo_snippets.generator.server._stream import (
+    KeyIndex,
+    ReadProgressSink,
+    read_json_array,
+    read_lines,
+    starts_with_bracket,
+)
 
 __all__ = [
     "Product",
     "ProductProblem",
     "InvalidProducts",
+    "ProductProblems",
     "UnknownProductId",
     "read_products",
+    "iter_products",
     "validate_products",
+    "feed_checks",
+    "feed_pieces",
     "build_feed",
     "catalog_item_body",
+    "api_checks",
+    "job_bodies",
     "bulk_create_job_bodies",
     "check_ids",
+    "iter_unknown_ids",
     "REQUIRED_FIELDS",
     "MAX_FEED_BYTES",
     "RECOMMENDED_FEED_BYTES",
@@ -73,39 +91,88 @@ class ProductProblem:
 
 
 class InvalidProducts(UserError):
-    """Some products cannot go into the catalog; `problems` lists every one."""
+    """Some products cannot go into the catalog; `problems` lists every one (of a file read a
+    product at a time: the first 50, with `total` problems over `products` products in all)."""
 
-    def __init__(self, problems: list[ProductProblem]):
-        count = len({problem.where for problem in problems})
+    def __init__(self, problems: list[ProductProblem], *, total: int | None = None,
+                 products: int | None = None):
+        count = products if products is not None else len({problem.where for problem in problems})
+        total = total if total is not None else len(problems)
         lines = [str(problem) for problem in problems[:_SHOWN_PROBLEMS]]
-        if len(problems) > _SHOWN_PROBLEMS:
-            lines.append(f"... and {len(problems) - _SHOWN_PROBLEMS} more")
+        if total > len(lines):
+            lines.append(f"... and {total - len(lines)} more")
         noun = "product is" if count == 1 else "products are"
         super().__init__(f"{count} {noun} not valid for the catalog:\n  " + "\n  ".join(lines),
                          hint="`klaviyo-snippets docs server-side` lists the catalog fields and their rules")
         self.problems = problems
 
 
+class ProductProblems:
+    """The problems found while reading products: the first 50 kept, all counted (`len()` is
+    the number of bad products), so a file of a million bad lines is not a million errors held."""
+
+    def __init__(self) -> None:
+        self.shown: list[ProductProblem] = []
+        self.total = 0
+        self.products = 0
+        self.seen = 0  # products read, good or bad
+
+    def add(self, found: list[ProductProblem]) -> None:
+        self.products += 1
+        self.total += len(found)
+        self.shown.extend(found[:max(0, _SHOWN_PROBLEMS - len(self.shown))])
+
+    def __len__(self) -> int:
+        return self.products
+
+    def error(self) -> InvalidProducts:
+        return InvalidProducts(self.shown, total=self.total, products=self.products)
+
+
+Check = Callable[["Product"], list[ProductProblem]]
+
+
 # -- reading and validating --------------------------------------------------------------------
 
 def read_products(path: str | PathLike[str]) -> list[Product]:
-    """Products from a JSONL file (one object a line) or a JSON array, validated.
+    """Products from a JSONL file (one object a line) or a JSON array, validated, in a list.
 
-    Errors name the file and line (JSONL) or the array index (JSON).
+    Errors name the file and line (JSONL) or the array index (JSON). For a catalog of any size,
+    `iter_products` reads them one at a time.
     """
-    text = read_text(path, "products file")
-    located: list[tuple[str, Any]] = []
-    if text.lstrip().startswith("["):
-        data = parse_json(text, str(path))
-        located = [(f"{path} [{index}]", entry) for index, entry in enumerate(data)]
+    return list(iter_products(path))
+
+
+def iter_products(path: str | PathLike[str], *, checks: Check | None = None,
+                  problems: ProductProblems | None = None,
+                  progress: ReadProgressSink | None = None) -> Iterator[Product]:
+    """The valid products of a JSONL file or a JSON array file, one at a time (memory does not
+    grow with the file; `progress.update(bytes, lines)` is told as it goes), each also passed
+    through `checks` (`feed_checks`, `api_checks`). Every problem is collected, and
+    `InvalidProducts` raised after the last product: a caller that must not act on a bad file
+    reads it through once first. A line that is not JSON (or UTF-8) raises at once.
+    """
+    collected = problems if problems is not None else ProductProblems()
+    what = "products file"
+    if starts_with_bracket(path, what):
+        located: Iterator[tuple[int, str, Any]] = (
+            (index, f"{path} [{index}]", value)
+            for index, value in read_json_array(path, what, progress=progress))
+
+        def where_of(tag: int) -> str:
+            return f"{path} [{tag}]"
     else:
-        for number, line in enumerate(text.split("\n"), start=1):
-            if line.strip():
-                located.append((f"{path}:{number}", parse_json(
-                    line, str(path), line=number, hint="each line of a products file is one JSON object")))
-    if not located:
+        located = ((number, f"{path}:{number}",
+                    parse_json(text, str(path), line=number, hint="each line of a products file is one JSON object"))
+                   for number, text in read_lines(path, what, progress=progress) if text.strip())
+
+        def where_of(tag: int) -> str:
+            return f"{path}:{tag}"
+    yield from _validated(located, where_of, collected, checks)
+    if collected:
+        raise collected.error()
+    if not collected.seen:
         raise UserError("no products in the file", where=str(path))
-    return _validate(located)
 
 
 def validate_products(products: Iterable[Mapping[str, Any]]) -> list[Product]:
@@ -113,31 +180,39 @@ def validate_products(products: Iterable[Mapping[str, Any]]) -> list[Product]:
 
     Normalised: `id` a string, null fields dropped, standard fields first in the feed's order.
     """
-    located = [(getattr(p, "where", None) or f"products[{i}]", p) for i, p in enumerate(products)]
-    if not located:
+    items = list(products)
+    if not items:
         raise UserError("no products to put in the catalog")
-    return _validate(located)
+    wheres = [getattr(p, "where", None) or f"products[{i}]" for i, p in enumerate(items)]
+    collected = ProductProblems()
+    valid = list(_validated(((i, wheres[i], p) for i, p in enumerate(items)), wheres.__getitem__,
+                            collected, None))
+    if collected:
+        raise collected.error()
+    return valid
 
 
-def _validate(located: list[tuple[str, Any]]) -> list[Product]:
-    problems: list[ProductProblem] = []
-    products: list[Product] = []
-    first_seen: dict[str, str] = {}
-    for where, raw in located:
+def _validated(located: Iterable[tuple[int, str, Any]], where_of: Callable[[int], str],
+               collected: ProductProblems, checks: Check | None) -> Iterator[Product]:
+    """The valid products of `(tag, where, raw)`: ids are remembered by tag (a line or an
+    index, 24 bytes each), and `where_of(tag)` names the first of two products with one id."""
+    first_seen = KeyIndex()
+    for tag, where, raw in located:
+        collected.seen += 1
         product, found = _validate_one(raw, where)
-        problems.extend(found)
-        if product is None:
+        if product is not None:
+            first = first_seen.get(product["id"])
+            if first is not None:
+                found = [ProductProblem(where, product["id"], "id",
+                                        f"duplicates the id of {where_of(first)} "
+                                        "(each item, and each variant, needs its own id)")]
+            else:
+                first_seen.set(product["id"], tag)
+                found = checks(product) if checks is not None else []
+        if found:
+            collected.add(found)
             continue
-        if product["id"] in first_seen:
-            problems.append(ProductProblem(where, product["id"], "id",
-                                           f"duplicates the id of {first_seen[product['id']]} "
-                                           "(each item, and each variant, needs its own id)"))
-            continue
-        first_seen[product["id"]] = where
-        products.append(product)
-    if problems:
-        raise InvalidProducts(problems)
-    return products
+        yield product
 
 
 def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductProblem]]:
@@ -226,53 +301,90 @@ def _validate_one(raw: Any, where: str) -> tuple[Product | None, list[ProductPro
 
 # -- the feed ----------------------------------------------------------------------------------
 
+_FEED_FRAMES = {  # head, tail, separator
+    "json": (b"[\n", b"\n]\n", b",\n"),
+    "xml": (b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0">\n<Products>\n',
+            b"\n</Products>\n</rss>\n", b"\n"),
+}
+
+
+def _check_feed_options(format: str, max_bytes: int) -> None:
+    if format not in _FEED_FRAMES:
+        raise ValueError(f"format must be 'json' or 'xml', not {format!r}")
+    if not 0 < max_bytes <= MAX_FEED_BYTES:
+        raise ValueError(f"max_bytes must be from 1 to {MAX_FEED_BYTES} (Klaviyo's 100 MB limit)")
+
+
+def _feed_chunk(product: Product, format: str) -> bytes:
+    if format == "json":
+        return json.dumps(product, ensure_ascii=False).encode("utf-8")
+    return _xml_product(product)
+
+
+def feed_checks(format: str = "json", *, max_bytes: int = RECOMMENDED_FEED_BYTES) -> Check:
+    """What a valid product must also be to go into a feed file: XML-safe (for XML), and small
+    enough for a file of `max_bytes` with the feed's own bytes around it."""
+    _check_feed_options(format, max_bytes)
+    head, tail, _ = _FEED_FRAMES[format]
+
+    def check(product: Product) -> list[ProductProblem]:
+        problems = _xml_problems(product) if format == "xml" else []
+        if problems:
+            return problems
+        size = len(_feed_chunk(product, format))
+        if len(head) + size + len(tail) > max_bytes:
+            return [ProductProblem(product.where, product["id"], None,
+                                   f"is {size} bytes; with the feed's own {len(head) + len(tail)} "
+                                   f"bytes around it, a file holding it exceeds the {max_bytes}-byte limit")]
+        return []
+    return check
+
+
+def feed_pieces(products: Iterable[Product], format: str = "json", *,
+                max_bytes: int = RECOMMENDED_FEED_BYTES) -> Iterator[tuple[int, bytes]]:
+    """The feed a piece at a time: `(file number from 0, bytes to append to that file)`, for
+    products that passed `feed_checks` (a file is complete when the next one starts, or at the
+    end). A feed past `max_bytes` is split into several complete files."""
+    _check_feed_options(format, max_bytes)
+    head, tail, separator = _FEED_FRAMES[format]
+    number, size, empty = 0, len(head) + len(tail), True
+    yield number, head
+    for product in products:
+        chunk = _feed_chunk(product, format)
+        extra = len(chunk) + (0 if empty else len(separator))
+        if not empty and size + extra > max_bytes:
+            yield number, tail
+            number, size, empty = number + 1, len(head) + len(tail), True
+            yield number, head
+            extra = len(chunk)
+        yield number, chunk if empty else separator + chunk
+        size += extra
+        empty = False
+    yield number, tail
+
+
 def build_feed(products: Iterable[Mapping[str, Any]], format: str = "json", *,
                max_bytes: int = RECOMMENDED_FEED_BYTES) -> list[bytes]:
-    """The custom catalog feed as one or more files, each at most `max_bytes`.
+    """The custom catalog feed as one or more files, each at most `max_bytes` (in memory; the
+    `catalog build` command writes `feed_pieces` as they come instead).
 
     JSON: an array of flat objects, one product a line. XML, as Klaviyo's template writes it:
     `<rss version="2.0"><Products><Product><id>…</id>…</Product></Products></rss>`, with
     `categories` comma-separated. A feed past `max_bytes` is split into several complete files
     (Klaviyo: ≤ 100 MB a file, ≤ 50 MB recommended; all of them feed the same catalog).
     """
-    if format not in ("json", "xml"):
-        raise ValueError(f"format must be 'json' or 'xml', not {format!r}")
-    if not 0 < max_bytes <= MAX_FEED_BYTES:
-        raise ValueError(f"max_bytes must be from 1 to {MAX_FEED_BYTES} (Klaviyo's 100 MB limit)")
+    _check_feed_options(format, max_bytes)
     validated = validate_products(products)
-    if format == "json":
-        head, tail, separator = b"[\n", b"\n]\n", b",\n"
-        chunks = [json.dumps(p, ensure_ascii=False).encode("utf-8") for p in validated]
-    else:
-        head = b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0">\n<Products>\n'
-        tail, separator = b"\n</Products>\n</rss>\n", b"\n"
-        problems = [problem for p in validated for problem in _xml_problems(p)]
-        if problems:
-            raise InvalidProducts(problems)
-        chunks = [_xml_product(p) for p in validated]
-
-    files: list[bytes] = []
-    current: list[bytes] = []
-    size = len(head) + len(tail)
-    too_big: list[ProductProblem] = []
-    for product, chunk in zip(validated, chunks):
-        if len(head) + len(chunk) + len(tail) > max_bytes:
-            too_big.append(ProductProblem(product.where, product["id"], None,
-                                          f"is {len(chunk)} bytes; with the feed's own "
-                                          f"{len(head) + len(tail)} bytes around it, a file holding it "
-                                          f"exceeds the {max_bytes}-byte limit"))
-            continue
-        extra = len(chunk) + (len(separator) if current else 0)
-        if current and size + extra > max_bytes:
-            files.append(head + separator.join(current) + tail)
-            current, size = [], len(head) + len(tail)
-            extra = len(chunk)
-        current.append(chunk)
-        size += extra
-    if too_big:
-        raise InvalidProducts(too_big)
-    files.append(head + separator.join(current) + tail)
-    return files
+    check = feed_checks(format, max_bytes=max_bytes)
+    problems = [problem for product in validated for problem in check(product)]
+    if problems:
+        raise InvalidProducts(problems)
+    files: list[bytearray] = []
+    for number, piece in feed_pieces(validated, format, max_bytes=max_bytes):
+        if number == len(files):
+            files.append(bytearray())
+        files[number] += piece
+    return [bytes(file) for file in files]
 
 
 # XML 1.0 allows tab, newline, carriage return and most of Unicode; not other control characters.
@@ -362,43 +474,78 @@ def catalog_item_body(product: Mapping[str, Any]) -> dict[str, Any]:
     return {"data": _item_resource(validated)}
 
 
-def bulk_create_job_bodies(products: Iterable[Mapping[str, Any]], *,
-                           batch_size: int = MAX_ITEMS_PER_JOB,
-                           max_bytes: int = MAX_JOB_BYTES) -> list[dict[str, Any]]:
-    """`POST /api/catalog-item-bulk-create-jobs` bodies: ≤ `batch_size` (≤ 100) items and
-    ≤ `max_bytes` (≤ 5 MB) each, in product order."""
+def _job(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"data": {"type": "catalog-item-bulk-create-job",
+                     "attributes": {"items": {"data": resources}}}}
+
+
+_JOB_OVERHEAD = len(json.dumps(_job([])).encode("utf-8"))
+
+
+def _check_job_options(batch_size: int, max_bytes: int) -> None:
     if not 1 <= batch_size <= MAX_ITEMS_PER_JOB:
         raise ValueError(f"batch_size must be from 1 to {MAX_ITEMS_PER_JOB}")
     if not 0 < max_bytes <= MAX_JOB_BYTES:
         raise ValueError(f"max_bytes must be from 1 to {MAX_JOB_BYTES}")
-    validated = validate_products(products)
-    problems = [problem for p in validated for problem in _api_problems(p)]
-    if problems:
-        raise InvalidProducts(problems)
 
-    def job(resources: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"data": {"type": "catalog-item-bulk-create-job",
-                         "attributes": {"items": {"data": resources}}}}
 
-    overhead = len(json.dumps(job([])).encode("utf-8"))
-    bodies: list[dict[str, Any]] = []
+def _item_size(resource: dict[str, Any]) -> int:
+    return len(json.dumps(resource, ensure_ascii=False).encode("utf-8")) + 2
+
+
+def api_checks(*, max_bytes: int = MAX_JOB_BYTES) -> Check:
+    """What a valid product must also be for the Catalogs API: metadata within 100 kB, and an
+    item that fits in a request of `max_bytes`."""
+    _check_job_options(MAX_ITEMS_PER_JOB, max_bytes)
+
+    def check(product: Product) -> list[ProductProblem]:
+        problems = _api_problems(product)
+        if problems:
+            return problems
+        size = _item_size(_item_resource(product))
+        if _JOB_OVERHEAD + size > max_bytes:
+            return [ProductProblem(product.where, product["id"], None,
+                                   f"is {size} bytes as an API item, more than the {max_bytes}-byte "
+                                   "request limit")]
+        return []
+    return check
+
+
+def job_bodies(products: Iterable[Product | None], *, batch_size: int = MAX_ITEMS_PER_JOB,
+               max_bytes: int = MAX_JOB_BYTES) -> Iterator[dict[str, Any] | None]:
+    """`POST /api/catalog-item-bulk-create-jobs` bodies, one at a time, for products that passed
+    `api_checks`: ≤ `batch_size` (≤ 100) items and ≤ `max_bytes` (≤ 5 MB) each, in product order.
+    A None among the products comes out as a None (a reader's pause, passed on)."""
+    _check_job_options(batch_size, max_bytes)
     batch: list[dict[str, Any]] = []
-    size = overhead
-    for product in validated:
+    size = _JOB_OVERHEAD
+    for product in products:
+        if product is None:
+            yield None
+            continue
         resource = _item_resource(product)
-        item_size = len(json.dumps(resource, ensure_ascii=False).encode("utf-8")) + 2
-        if overhead + item_size > max_bytes:
-            raise InvalidProducts([ProductProblem(product.where, product["id"], None,
-                                                  f"is {item_size} bytes as an API item, more than "
-                                                  f"the {max_bytes}-byte request limit")])
+        item_size = _item_size(resource)
         if batch and (len(batch) == batch_size or size + item_size > max_bytes):
-            bodies.append(job(batch))
-            batch, size = [], overhead
+            yield _job(batch)
+            batch, size = [], _JOB_OVERHEAD
         batch.append(resource)
         size += item_size
     if batch:
-        bodies.append(job(batch))
-    return bodies
+        yield _job(batch)
+
+
+def bulk_create_job_bodies(products: Iterable[Mapping[str, Any]], *,
+                           batch_size: int = MAX_ITEMS_PER_JOB,
+                           max_bytes: int = MAX_JOB_BYTES) -> list[dict[str, Any]]:
+    """`POST /api/catalog-item-bulk-create-jobs` bodies: ≤ `batch_size` (≤ 100) items and
+    ≤ `max_bytes` (≤ 5 MB) each, in product order (every product checked first)."""
+    _check_job_options(batch_size, max_bytes)
+    validated = validate_products(products)
+    check = api_checks(max_bytes=max_bytes)
+    problems = [problem for product in validated for problem in check(product)]
+    if problems:
+        raise InvalidProducts(problems)
+    return list(job_bodies(validated, batch_size=batch_size, max_bytes=max_bytes))
 
 
 # -- do the events' product ids exist in the catalog? ------------------------------------------
@@ -429,8 +576,16 @@ def check_ids(event_bodies: Iterable[Mapping[str, Any]],
     as text: an event's `1111` matches the catalog's `"1111"`. `products` may be product
     mappings or bare ids.
     """
-    known = {str(p["id"]) if isinstance(p, Mapping) else str(p) for p in products}
-    found: list[UnknownProductId] = []
+    return list(iter_unknown_ids(event_bodies, products))
+
+
+def iter_unknown_ids(event_bodies: Iterable[Mapping[str, Any]],
+                     products: Iterable[Mapping[str, Any]] | Iterable[str] | KeyIndex
+                     ) -> Iterator[UnknownProductId]:
+    """`check_ids` one finding at a time, over bodies read one at a time; `products` may also
+    be a `KeyIndex` of the catalog's ids (a catalog of any size in ~24 bytes an id)."""
+    known = products if isinstance(products, KeyIndex) else \
+        {str(p["id"]) if isinstance(p, Mapping) else str(p) for p in products}
     for number, body in enumerate(event_bodies, start=1):
         attributes = (body.get("data") or {}).get("attributes") or {}
         metric = (((attributes.get("metric") or {}).get("data") or {})
@@ -452,5 +607,4 @@ def check_ids(event_bodies: Iterable[Mapping[str, Any]],
         which = f"{metric}, unique_id {unique_id}" if unique_id else metric  # an order's events have one
         for pointer, value in candidates:
             if str(value) not in known:
-                found.append(UnknownProductId(str(value), metric, f"event {number} ({which}) at {pointer}"))
-    return found
+                yield UnknownProductId(str(value), metric, f"event {number} ({which}) at {pointer}")

@@ -13,14 +13,39 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.server import file_size
 from klaviyo_snippets.generator.server import sending as snd
 from klaviyo_snippets.harness.cli._options import checked, positive_int, positive_seconds
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def file_path(text: str) -> str:
+    """An argparse type for a file option: refuses, as a usage error, what no file can be called
+    (empty, a NUL, a name too long for the system), so no later check trips over it."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file's path, got an empty text")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("a path cannot contain a NUL character")
+    try:
+        os.stat(text)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        pass  # a file to create, or a problem the command reports with its context
+    except OSError as error:  # a name too long, a loop of links
+        shown = text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
+        raise argparse.ArgumentTypeError(f"{error.strerror}: {shown!r}") from None
+    return text
+
+
+def printable(text: str) -> str:
+    """`text` as it can be printed on any UTF-8 stdout: a path made of bytes that are not UTF-8
+    (Python holds them as surrogates) is shown with escapes instead of failing to print."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_suffix: str,
@@ -32,7 +57,7 @@ def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_s
                         help="print the request bodies that would be sent (JSON lines) and send "
                              "nothing; no key needed")
     state = parser.add_mutually_exclusive_group()
-    state.add_argument("--state", metavar="FILE",
+    state.add_argument("--state", metavar="FILE", type=file_path,
                        help=f"the state file: what was accepted, so a re-run sends nothing twice "
                             f"(default: the input file's name + {state_suffix})")
     state.add_argument("--no-state", action="store_true",
@@ -41,7 +66,7 @@ def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_s
     parser.add_argument("--rebind-state", action="store_true",
                         help="accept a state file written for another key or --api-url (the same "
                              "account with a rotated key)")
-    parser.add_argument("--dead-letter", metavar="FILE",
+    parser.add_argument("--dead-letter", metavar="FILE", type=file_path,
                         help="where requests that failed for good go (default: the input file's "
                              "name + .dead-letter.jsonl)")
     parser.add_argument("--rate", type=checked(snd.Rate.parse), default=rate, metavar="BURST/STEADY",
@@ -60,8 +85,7 @@ def add_send_options(parser: argparse.ArgumentParser, *, rate: snd.Rate, state_s
                                                 f"connection (default {snd.RetryPolicy.max_delay:g})")
     parser.add_argument("--timeout", type=positive_seconds, default=30.0, metavar="SECONDS",
                         help="longest wait for one answer (default 30)")
-    parser.add_argument("--progress-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
-                        help="when stderr is not a terminal, print a progress line this often (default 10)")
+    add_progress_option(parser)
 
 
 def make_sender(args: argparse.Namespace, key: str, path: str) -> snd.Sender:
@@ -74,7 +98,10 @@ def make_sender(args: argparse.Namespace, key: str, path: str) -> snd.Sender:
 
 
 def default_path(source: str | os.PathLike[str], suffix: str) -> Path:
+    """The input file's path with `suffix` added (orders.jsonl.sync-state)."""
     source = Path(source)
+    if not source.name:  # "", ".", "/": no file's name to add to
+        raise UserError(f"{str(source)!r} is not the path of a file", hint="give the input file's path")
     return source.with_name(source.name + suffix)
 
 
@@ -104,23 +131,58 @@ def open_state(args: argparse.Namespace, path: Path | None, key: str) -> snd.Sta
     return snd.StateFile.open(path, api_url=args.api_url, private_key=key, rebind=args.rebind_state)
 
 
-def print_json_lines(bodies: list[dict[str, Any]]) -> None:
+def print_json_lines(bodies: Iterable[dict[str, Any] | None]) -> int:
+    """Print each body as it comes (None: skip); the number printed. After `... | head` closed
+    the pipe, the rest is counted, not printed."""
     out = sys.stdout
+    count, writing = 0, True
+    for body in bodies:
+        if body is None:
+            continue
+        count += 1
+        if writing:
+            try:
+                out.write(json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n")
+            except BrokenPipeError:  # the reader has had enough
+                writing = False
+                _silence(out)
     try:
-        for body in bodies:
-            out.write(json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n")
         out.flush()
-    except BrokenPipeError:  # `... --dry-run | head`: the reader has had enough
-        devnull = os.open(os.devnull, os.O_WRONLY)
+    except BrokenPipeError:
+        _silence(out)
+    return count
+
+
+def _silence(out: Any) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
         os.dup2(devnull, out.fileno())
+    except (OSError, ValueError):  # no file descriptor (captured output)
+        pass
+    finally:
+        os.close(devnull)
 
 
-def send_and_record(args: argparse.Namespace, sender: snd.Sender, works: list[snd.Work], *,
+def read_progress(args: argparse.Namespace, path: str | os.PathLike[str], what: str,
+                  problems: Any = None, verb: str = "checking") -> snd.ReadProgress:
+    """The progress line of reading `path` (a regular file: `UserError` otherwise)."""
+    return snd.ReadProgress(path, file_size(path, what), verb=verb, problems=problems,
+                            interval=args.progress_interval)
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
+                        help="when stderr is not a terminal, print a progress line this often (default 10)")
+
+
+def send_and_record(args: argparse.Namespace, sender: snd.Sender, works: Iterable[snd.Work | None], *,
                     state: snd.StateFile | None, dead: snd.DeadLetters, key: str,
-                    unit: str, accepted: set[snd.Key] | None = None
+                    unit: str, accepted: set[snd.Key] | None = None,
+                    total: int | None = None, per_request: int = 1
                     ) -> tuple[snd.Tally, snd.SendAborted | None]:
     """Send, journalling each result as it settles; a fatal stop is returned, not raised, so the
-    caller prints its summary first."""
+    caller prints its summary first. `works`: a list, or with `total` (the keys it carries) and
+    `per_request` (the most keys a request carries) an iterable read as the run goes."""
     def on_result(result: snd.Delivery) -> None:
         # The dead letter first: a crash between the two writes then resends the event (and
         # dead-letters it twice at worst) rather than remembering a failure nobody can replay.
@@ -131,12 +193,15 @@ def send_and_record(args: argparse.Namespace, sender: snd.Sender, works: list[sn
         if accepted is not None:
             accepted.update(k for k, outcome in result.outcomes.items() if outcome != "failed")
 
-    per_request = max(len(w.keys) for w in works) if works else 1  # events: 1; catalog items: a batch
-    progress = snd.Progress(sum(len(w.keys) for w in works), unit=unit, interval=args.progress_interval,
-                            ceiling=args.rate.steady / 60 * per_request) if works else None
+    if total is None:
+        works = list(works)
+        total = sum(len(w.keys) for w in works if w is not None)
+        per_request = max((len(w.keys) for w in works if w is not None), default=1)
+    progress = snd.Progress(total, unit=unit, interval=args.progress_interval,
+                            ceiling=args.rate.steady / 60 * per_request) if total else None
     aborted = None
     try:
-        tally = sender.run(works, on_result=on_result, progress=progress)
+        tally = sender.run(works, on_result=on_result, progress=progress, total=total)
     except snd.SendAborted as error:
         aborted = error
         tally = sender.tally
@@ -164,7 +229,7 @@ def summary_lines(title: str, rows: list[tuple[str, int]], tally: snd.Tally | No
 
 def finish(lines: list[str], tally: snd.Tally | None, aborted: snd.SendAborted | None,
            sender: snd.Sender | None) -> int:
-    print("\n".join(lines), flush=True)
+    print(printable("\n".join(lines)), flush=True)
     if aborted is not None:
         raise aborted
     if sender is not None and sender.stopped and sender.stopped.startswith("interrupted"):
@@ -229,7 +294,7 @@ def replay_dead_letters(args: argparse.Namespace, *, unit: str, command: str) ->
         with open(temporary, "a", encoding="utf-8") as handle:
             for entry, work in todo:
                 unsettled = [i for i, k in enumerate(work.keys)
-                             if k not in accepted and k not in dead.failed_keys]
+                             if k not in accepted and not dead.has_failed(k)]
                 if unsettled:
                     part = work if len(unsettled) == len(work.keys) else work.only(unsettled)
                     kept = {**entry, "body": part.body}

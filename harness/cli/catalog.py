@@ -5,7 +5,9 @@ Exit codes: 0 done, 1 some items failed or were left unsent (or `check` found id
 the catalog), 2 a user mistake, 130 interrupted.
 
 `push` sends the products as bulk create jobs (≤ 100 items a request) through the same sender
-and options as `orders sync` (`_sending.py`: rate limits, retries, state file, dead letters). A catalog
+and options as `orders sync` (`_sending.py`: rate limits, retries, state file, dead letters).
+Each command reads its products file twice, a product at a time (every product checked first,
+with progress lines, then used as read), so memory does not grow with the catalog. A catalog
 is filled by a feed or by the API, never both: `push` refuses to run when the user says a feed is
 in use (`--feed-in-use`, or `KLAVIYO_CATALOG_FEED_IN_USE=1` in the environment).
 """
@@ -17,29 +19,39 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from klaviyo_snippets.generator.errors import UserError
-from klaviyo_snippets.generator.server import parse_json, read_text
+from klaviyo_snippets.generator.server import KeyIndex, parse_json, read_text
 from klaviyo_snippets.generator.server import sending as snd
 from klaviyo_snippets.generator.server.catalog import (
     MAX_FEED_BYTES,
     MAX_ITEMS_PER_JOB,
     RECOMMENDED_FEED_BYTES,
-    build_feed,
-    bulk_create_job_bodies,
-    check_ids,
-    read_products,
+    Check,
+    Product,
+    ProductProblems,
+    api_checks,
+    feed_checks,
+    feed_pieces,
+    iter_products,
+    iter_unknown_ids,
+    job_bodies,
 )
 from klaviyo_snippets.generator.server.orders import order_events, read_orders
 from klaviyo_snippets.harness.cli._sending import (
     EXIT_OK,
+    add_progress_option,
     add_send_options,
     default_path,
+    file_path,
     finish,
     make_sender,
     open_state,
     print_json_lines,
+    printable,
+    read_progress,
     refuse_same_file,
     replay_dead_letters,
     send_and_record,
@@ -47,6 +59,7 @@ from klaviyo_snippets.harness.cli._sending import (
 )
 
 FEED_ENV = "KLAVIYO_CATALOG_FEED_IN_USE"
+MAX_IDS_SHOWN = 50  # missing ids named in `check`'s last line
 
 __all__ = ["configure_parser", "run"]
 
@@ -60,15 +73,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                     "several files past --max-bytes. Host the files publicly and add them as "
                     "catalog sources in Klaviyo.",
     )
-    build.add_argument("--products", required=True, metavar="FILE",
+    build.add_argument("--products", required=True, metavar="FILE", type=file_path,
                        help="products, one JSON object a line (JSONL) or a JSON array")
     build.add_argument("--format", choices=("json", "xml"),
                        help="feed format (default: from --out's suffix, .json or .xml)")
-    build.add_argument("--out", required=True, metavar="PATH",
+    build.add_argument("--out", required=True, metavar="PATH", type=file_path,
                        help="the feed file; a split feed is written as PATH's stem -1, -2, ...")
     build.add_argument("--max-bytes", type=int, default=RECOMMENDED_FEED_BYTES, metavar="N",
                        help=f"largest feed file in bytes (default {RECOMMENDED_FEED_BYTES}, "
                             f"Klaviyo's recommendation; at most {MAX_FEED_BYTES})")
+    add_progress_option(build)
 
     push = commands.add_parser(
         "push",
@@ -84,9 +98,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                "unsent, 2 a mistake in the input, the key or --feed-in-use, 130 interrupted.",
     )
     source = push.add_mutually_exclusive_group(required=True)
-    source.add_argument("--products", metavar="FILE",
+    source.add_argument("--products", metavar="FILE", type=file_path,
                         help="products, one JSON object a line (JSONL) or a JSON array")
-    source.add_argument("--replay", metavar="DEAD_LETTER_FILE",
+    source.add_argument("--replay", metavar="DEAD_LETTER_FILE", type=file_path,
                         help="instead of --products: send a dead-letter file's jobs again")
     push.add_argument("--feed-in-use", action="store_true",
                       help=f"a custom catalog feed fills this catalog: refuse to push (also: "
@@ -104,13 +118,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                     "product id sent by Viewed Product, Added to Cart, Started Checkout and the "
                     "order events that the catalog does not have.",
     )
-    check.add_argument("--products", required=True, metavar="FILE", help="the catalog's products (JSONL or JSON array)")
-    check.add_argument("--orders", metavar="FILE.jsonl", help="orders, as for orders sync: their server-side events")
-    check.add_argument("--samples", metavar="FILE",
+    check.add_argument("--products", required=True, metavar="FILE", type=file_path, help="the catalog's products (JSONL or JSON array)")
+    check.add_argument("--orders", metavar="FILE.jsonl", type=file_path, help="orders, as for orders sync: their server-side events")
+    check.add_argument("--samples", metavar="FILE", type=file_path,
                        help="a generated samples.json (e.g. dist/samples.json): the snippets' sample calls")
-    check.add_argument("--events", metavar="FILE",
+    check.add_argument("--events", metavar="FILE", type=file_path,
                        help="events the stand-in recorded: GET /__stub__/events saved as JSON, "
                             "or a test's klaviyo-traffic.json")
+    add_progress_option(check)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,31 +138,72 @@ def run(args: argparse.Namespace) -> int:
     raise UserError(f"unknown catalog command {args.catalog_command!r}")
 
 
+def _check_products(args: argparse.Namespace, *, checks: Check | None = None,
+                    ids: KeyIndex | None = None, state: snd.StateFile | None = None) -> tuple[int, int]:
+    """The first pass over the products file: every product checked (all problems reported at
+    once; nothing is done then), one held at a time. Returns (products, already sent per
+    `state`); `ids` collects the ids."""
+    problems = ProductProblems()
+    progress = read_progress(args, args.products, "products file", problems)
+    count = already = 0
+    try:
+        for product in iter_products(args.products, checks=checks, problems=problems, progress=progress):
+            count += 1
+            if ids is not None:
+                ids.add(product["id"])
+            if state is not None and state.done(snd.Key("catalog-item", product["id"])):
+                already += 1
+    finally:
+        progress.finish()
+    return count, already
+
+
 def _check(args: argparse.Namespace) -> int:
-    products = read_products(args.products)
-    sources: list[tuple[str, list[dict]]] = []
+    known = KeyIndex()
+    _check_products(args, ids=known)
+    sources: list[tuple[str, Callable[[], Iterable[dict]]]] = []
     if args.orders:
-        sources.append((args.orders, [body for order in read_orders(args.orders) for body in order_events(order)]))
+        progress = read_progress(args, args.orders, "orders file")
+        try:
+            for _ in read_orders(args.orders, progress=progress):  # every order checked first
+                pass
+        finally:
+            progress.finish()
+        sources.append((args.orders, lambda: (body for order in read_orders(args.orders, unique=False)
+                                              for body in order_events(order))))
     for option, path in (("--samples", args.samples), ("--events", args.events)):
         if not path:
             continue
         data = parse_json(read_text(path, f"{option} file"), path)
-        sources.append((path, _bodies_from(data, option)))
+        sources.append((path, lambda bodies=_bodies_from(data, option): bodies))
     if not sources:
         raise UserError("nothing to check", hint="give --orders, --samples and/or --events")
-    missing: list[str] = []
+    missing, shown = KeyIndex(), []
     references = 0
     for path, bodies in sources:
-        for problem in check_ids(bodies, products):
-            print(f"{path}: {problem}")
+        checked = 0
+
+        def counted(events: Iterable[dict]) -> Iterator[dict]:
+            nonlocal checked
+            for body in events:
+                checked += 1
+                yield body
+
+        for problem in iter_unknown_ids(counted(bodies()), known):
+            print(printable(f"{path}: {problem}"))
             references += 1
-            missing += [problem.product_id] if problem.product_id not in missing else []
-        print(f"{path}: {len(bodies)} events checked")
+            if problem.product_id not in missing:
+                missing.add(problem.product_id)
+                if len(shown) < MAX_IDS_SHOWN:
+                    shown.append(problem.product_id)
+        print(printable(f"{path}: {checked} events checked"))
     if not missing:
         print("every product id is in the catalog")
         return 0
-    print(f"{len(missing)} product id{'' if len(missing) == 1 else 's'} not in the catalog "
-          f"({references} reference{'' if references == 1 else 's'}): {', '.join(missing)}")
+    more = len(missing) - len(shown)
+    print(printable(f"{len(missing)} product id{'' if len(missing) == 1 else 's'} not in the catalog "
+                    f"({references} reference{'' if references == 1 else 's'}): {', '.join(shown)}"
+                    + (f" and {more} more" if more else "")))
     return 1
 
 
@@ -179,22 +235,56 @@ def _build(args: argparse.Namespace) -> int:
     if not 0 < args.max_bytes <= MAX_FEED_BYTES:
         raise UserError(f"--max-bytes must be from 1 to {MAX_FEED_BYTES} (Klaviyo reads feed "
                         f"files of at most 100 MB), not {args.max_bytes}")
-    products = read_products(args.products)
-    files = build_feed(products, feed_format, max_bytes=args.max_bytes)
-
-    targets = [out] if len(files) == 1 else [_part(out, n) for n in range(1, len(files) + 1)]
-    for target, content in zip(targets, files):
-        _write_atomically(target, content)
-        print(f"wrote {target} ({_size(len(content))})")
-    print(f"{len(products)} products in {len(files)} {feed_format.upper()} "
-          f"file{'s' if len(files) > 1 else ''}")
+    checks = feed_checks(feed_format, max_bytes=args.max_bytes)
+    count, _ = _check_products(args, checks=checks)
+    sizes = _write_feed(out, feed_pieces(iter_products(args.products, checks=checks), feed_format,
+                                         max_bytes=args.max_bytes))
+    targets = [out] if len(sizes) == 1 else [_part(out, n) for n in range(1, len(sizes) + 1)]
+    for target, size in zip(targets, sizes):
+        print(printable(f"wrote {target} ({_size(size)})"))
+    print(f"{count} products in {len(sizes)} {feed_format.upper()} "
+          f"file{'s' if len(sizes) > 1 else ''}")
     stale = [p for p in _existing_parts(out) if p not in targets]
     if out.exists() and out not in targets:
         stale.insert(0, out)
     for path in stale:
-        print(f"note: {path} is left from an earlier build; remove it (and its catalog source) "
-              "if it is no longer part of the feed", file=sys.stderr)
+        print(printable(f"note: {path} is left from an earlier build; remove it (and its catalog "
+                        "source) if it is no longer part of the feed"), file=sys.stderr)
     return 0
+
+
+def _write_feed(out: Path, pieces: Iterable[tuple[int, bytes]]) -> list[int]:
+    """Write the feed's files as their pieces come, each beside its target, and rename them all
+    into place at the end (`out`, or `out`'s stem -1, -2, ... when there are several), so a feed
+    host never serves half a file and a failed build leaves the earlier feed as it was.
+    Returns the files' sizes."""
+    temporaries: list[str] = []
+    sizes: list[int] = []
+    handle = None
+    try:
+        for number, piece in pieces:
+            if number == len(temporaries):
+                if handle is not None:
+                    handle.close()
+                fd, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+                temporaries.append(temporary)
+                sizes.append(0)
+                handle = os.fdopen(fd, "wb")
+            handle.write(piece)
+            sizes[number] += len(piece)
+        if handle is not None:
+            handle.close()
+        targets = [out] if len(temporaries) == 1 else [_part(out, n) for n in range(1, len(temporaries) + 1)]
+        for temporary, target in zip(temporaries, targets):
+            os.chmod(temporary, 0o644)  # mkstemp makes 0600; a feed is meant to be served
+            os.replace(temporary, target)
+    except BaseException:
+        if handle is not None:
+            handle.close()
+        for temporary in temporaries:
+            Path(temporary).unlink(missing_ok=True)
+        raise
+    return sizes
 
 
 def _part(out: Path, number: int) -> Path:
@@ -208,19 +298,6 @@ def _existing_parts(out: Path) -> list[Path]:
         parts.append(candidate)
         number += 1
     return parts
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Write beside the target and rename, so a feed host never serves half a file."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; a feed is meant to be served
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _size(count: int) -> str:
@@ -260,36 +337,59 @@ def _push(args: argparse.Namespace) -> int:
         return replay_dead_letters(args, unit="items", command="catalog push")
 
     started = time.monotonic()
-    products = read_products(args.products)
-    bulk_create_job_bodies(products, batch_size=args.batch_size)  # every product checked first
     state_path = None if args.no_state else Path(args.state or default_path(args.products, ".push-state"))
     dead_path = Path(args.dead_letter or default_path(args.products, ".dead-letter.jsonl"))
     refuse_same_file(("--products", args.products), ("--state", state_path), ("--dead-letter", dead_path))
+    checks = api_checks()
+    view = snd.StateFile.read(state_path) if state_path else None
+    count, already = _check_products(args, checks=checks, state=view)  # every product checked first
 
-    def pending(state: snd.StateFile | None) -> list:
-        return [p for p in products
-                if state is None or not state.done(snd.Key("catalog-item", str(p["id"])))]
+    def bodies(state: snd.StateFile | None, on_extra_skip: Callable[[], None] = lambda: None
+               ) -> Iterator[dict | None]:
+        """The jobs of the products still to send, read from the file as the run asks for them.
+        A product sent since the first pass counted (by a run that ended in between) is skipped
+        too, and `on_extra_skip` told, so the run's total shrinks with it."""
+        def pending() -> Iterator[Product | None]:
+            skipped = 0
+            for product in iter_products(args.products, checks=checks):
+                if state is None or not state.done(snd.Key("catalog-item", product["id"])):
+                    yield product
+                    continue
+                skipped += 1
+                if skipped > already:
+                    on_extra_skip()
+                if skipped % 256 == 0:
+                    yield None  # a pause for the run's event loop while many are skipped
+        return job_bodies(pending(), batch_size=args.batch_size)
 
     if args.dry_run:
-        state = snd.StateFile.read(state_path) if state_path else None
-        todo = pending(state)
-        bodies = bulk_create_job_bodies(todo, batch_size=args.batch_size) if todo else []
-        print_json_lines(bodies)
-        print(f"dry run, nothing sent. {args.products}: {len(products)} products, {len(todo)} would "
-              f"be sent in {len(bodies)} bulk job{'' if len(bodies) == 1 else 's'}", file=sys.stderr)
+        jobs = print_json_lines(bodies(view))
+        print(f"dry run, nothing sent. {args.products}: {count} products, {count - already} would "
+              f"be sent in {jobs} bulk job{'' if jobs == 1 else 's'}", file=sys.stderr)
         return EXIT_OK
 
+    del view  # the run's own view is loaded under the lock, below
     key = snd.read_private_key()
     sender = make_sender(args, key, snd.CATALOG_JOBS_PATH)
     dead = snd.DeadLetters(dead_path, state_path=state_path)
     state = open_state(args, state_path, key)
-    todo = pending(state)
-    works = [snd.Work.catalog_job(body)
-             for body in (bulk_create_job_bodies(todo, batch_size=args.batch_size) if todo else [])]
-    tally, aborted = send_and_record(args, sender, works, state=state, dead=dead, key=key, unit="items")
+    jobs = 0
+
+    def shrink() -> None:
+        sender.tally.total -= 1
+
+    def works() -> Iterator[snd.Work | None]:
+        nonlocal jobs
+        for body in bodies(state, shrink):
+            if body is not None:
+                jobs += 1
+            yield None if body is None else snd.Work.catalog_job(body)
+
+    tally, aborted = send_and_record(args, sender, works(), state=state, dead=dead, key=key, unit="items",
+                                     total=count - already, per_request=args.batch_size)
     rows = [("created", tally.accepted),
             ("already in the catalog (not updated)", tally.exists),
-            ("already sent (state file)", len(products) - len(todo)),
+            ("already sent (state file)", already),
             ("failed", tally.failed)]
     if tally.unsent:
         rows.append(("not sent (stopped; run again)", tally.unsent))
@@ -298,7 +398,8 @@ def _push(args: argparse.Namespace) -> int:
         notes.append(f"failed items are in {dead.path}; fix the cause, then: "
                      f"catalog push --replay {dead.path}")
     notes += tally.notes[:10]
-    title = (f"catalog push to {args.api_url} ({args.products}: {len(products)} products, "
-             f"{len(works)} bulk job{'' if len(works) == 1 else 's'} of at most {args.batch_size})")
+    title = (f"catalog push to {args.api_url} ({args.products}: {count} products, "
+             f"{jobs} bulk job{'' if jobs == 1 else 's'} "
+             f"of at most {args.batch_size})")
     return finish(summary_lines(title, rows, tally, time.monotonic() - started, notes),
                   tally, aborted, sender)

@@ -434,3 +434,44 @@ def test_the_cli_knows_the_orders_command():
     with pytest.raises(SystemExit) as done:
         main(["orders", "sync", "--help"])
     assert done.value.code == 0
+
+
+# -- streaming (issue 12): the file is read twice, a line at a time ---------------------------------
+
+def test_an_event_twice_in_the_file_is_sent_once_and_the_run_still_ends_complete(stub, key, tmp_path, capsys):
+    """Two orders that share a `unique_id`: their Placed Orders (and Ordered Products) are one
+    event each to Klaviyo. The first pass counts both copies as to send; the second skips a copy
+    once the first is accepted, and the run's total shrinks with it (no "not sent", exit 0)."""
+    path = synthetic_orders(tmp_path / "orders.jsonl", 3)
+    lines = path.read_text().splitlines()
+    twin = json.loads(lines[2]) | {"unique_id": json.loads(lines[1])["OrderId"]}
+    path.write_text("\n".join([*lines[:2], json.dumps(twin)]) + "\n")
+    assert sync("--orders", str(path), "--api-url", stub.url, "--concurrency", "1") == 0
+    out = capsys.readouterr().out
+    assert "not sent" not in out and "accepted (202)             4" in out
+    assert "already sent (state file)  2" in out
+    assert recorded(stub)[("Placed Order", "S00001")] == 1 and stub.events(status="duplicate") == []
+
+
+def test_orders_appended_while_a_run_sends_are_left_for_the_next_run(stub, key, tmp_path, capsys, monkeypatch):
+    """The second pass reads no further than the first checked: an order appended in between (a
+    shop writing its export meanwhile) is neither sent unchecked nor counted as left unsent."""
+    import klaviyo_snippets.harness.cli.orders as orders_cli
+
+    path = synthetic_orders(tmp_path / "orders.jsonl", 40)
+    late = synthetic_orders(tmp_path / "late.jsonl", 1, prefix="LATE").read_text()
+    check = orders_cli._check_orders
+
+    def check_then_append(*args):
+        scan = check(*args)
+        with path.open("a") as handle:
+            handle.write(late)
+        return scan
+
+    monkeypatch.setattr(orders_cli, "_check_orders", check_then_append)
+    assert sync("--orders", str(path), "--api-url", stub.url) == 0
+    assert "not sent" not in capsys.readouterr().out
+    assert ("Placed Order", "LATE00000") not in recorded(stub) and len(recorded(stub)) == 80
+    monkeypatch.setattr(orders_cli, "_check_orders", check)
+    assert sync("--orders", str(path), "--api-url", stub.url) == 0  # the next run sends it
+    assert recorded(stub)[("Placed Order", "LATE00000")] == 1

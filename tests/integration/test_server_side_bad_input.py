@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -269,7 +270,9 @@ def test_a_bad_api_url_is_refused_up_front(orders, products, capsys, url):
 
 @pytest.mark.parametrize("url, ok", [("http://api.example.com", False), ("http://10.0.0.5:8765", False),
                                      ("https://a.klaviyo.com", True), ("http://127.0.0.1:8765", True),
-                                     ("http://localhost:8765", True), ("http://[::1]:8765", True)])
+                                     ("http://localhost:8765", True), ("http://[::1]:8765", True),
+                                     ("http://LOCALHOST.:8765", True), ("http://127.8.9.10", True),
+                                     ("http://evil.localhost", False), ("http://0.0.0.0:8765", False)])
 def test_api_url_sends_the_key_over_plain_http_only_to_this_machine(url, ok):
     from klaviyo_snippets.generator.errors import UserError
     from klaviyo_snippets.generator.server.sending import check_api_url
@@ -279,3 +282,111 @@ def test_api_url_sends_the_key_over_plain_http_only_to_this_machine(url, ok):
     else:
         with pytest.raises(UserError, match="unencrypted"):
             check_api_url(url)
+
+
+# -- 10. credentials in --api-url (issue 12, item 8) ------------------------------------------------
+
+@pytest.mark.parametrize("userinfo", ["jane:pa55w0rd@", "jane@", ":s3cr3t-pw@", "ja%40ne:p%3A55@"])
+def test_credentials_in_the_api_url_are_refused_up_front_and_never_echoed(stub, orders, products,
+                                                                          capsys, userinfo):
+    """Was a `ValueError` traceback mid-run from aiohttp (an Authorization header and URL
+    credentials cannot be combined), after the state file was opened."""
+    url = stub.url.replace("http://", f"http://{userinfo}")
+    for argv in (("orders", "sync", "--orders", str(orders)),
+                 ("catalog", "push", "--products", str(products))):
+        for extra in ((), ("--dry-run",)):
+            code, out, err = cli(capsys, *argv, "--api-url", url, *extra)
+            assert_refused(code, err, "argument --api-url", "user name or password in the URL")
+            for secret in ("jane", "pa55w0rd", "s3cr3t", "p%3A55", "ja%40ne"):
+                assert secret not in err + out
+    assert stub.requests() == []
+    assert not orders.with_name("orders.jsonl.sync-state").exists()
+
+
+def test_an_unparseable_url_with_credentials_is_refused_without_echoing_them(orders, capsys):
+    code, out, err = cli(capsys, "orders", "sync", "--orders", str(orders), "--api-url",
+                         "http://admin:hunter2@[::1", "--dry-run")
+    assert_refused(code, err, "argument --api-url")
+    assert "hunter2" not in err + out and "admin" not in err + out
+
+
+def test_names_under_localhost_are_this_machine_for_a_browser_but_not_for_a_secret():
+    """generator/net.py's two answers: the browser routing and the DNS-rebinding guard keep
+    `*.localhost` (browsers map it to loopback themselves); the key goes over http only where
+    `is_this_machine` says."""
+    from klaviyo_snippets.generator import net
+
+    assert net.is_loopback_host("shop.localhost") and not net.is_this_machine("shop.localhost")
+    for host in ("localhost", "LOCALHOST.", "127.0.0.1", "127.8.9.10", "::1", "[::1]"):
+        assert net.is_this_machine(host) and net.is_loopback_host(host), host
+    for host in ("0.0.0.0", "10.0.0.1", "localhost.evil.example", "127.0.0.1.nip.io", ""):
+        assert not net.is_this_machine(host) and not net.is_loopback_host(host), host
+
+
+@pytest.mark.parametrize("url", ["http://evil.localhost", "http://evil.localhost:8765",
+                                 "http://localhost.evil.example", "http://127.0.0.1.nip.io:8765"])
+def test_a_name_under_localhost_is_not_trusted_with_the_key_over_plain_http(orders, capsys, url):
+    """Python's resolver asks DNS for `evil.localhost` (only browsers map *.localhost to loopback
+    themselves), so the private key would travel in clear text to whatever DNS answers."""
+    code, out, err = cli(capsys, "orders", "sync", "--orders", str(orders), "--api-url", url, "--dry-run")
+    assert_refused(code, err, "argument --api-url", "unencrypted")
+
+
+# -- 11. what the CLI fuzz found (tests/unit/test_cli_fuzz.py) ------------------------------------
+
+@pytest.mark.parametrize("value, words", [
+    ("", "expected a file's path"), ("a\0b", "NUL character"), ("x" * 5000, "File name too long"),
+])
+def test_a_path_no_file_can_have_is_a_usage_error(stub, orders, products, capsys, value, words):
+    """Were tracebacks: `--orders ''` (a ValueError making the state file's name), a NUL in
+    --dead-letter (os.path.samefile), a 5,000-character name (OSError from Path.is_dir)."""
+    for argv in (("orders", "sync", "--orders", value), ("orders", "sync", "--orders", str(orders), "--dead-letter", value),
+                 ("catalog", "push", "--products", str(products), "--state", value, "--dry-run"),
+                 ("catalog", "build", "--products", str(products), "--out", value),
+                 ("catalog", "check", "--products", str(products), "--events", value)):
+        code, out, err = cli(capsys, *argv, *(("--api-url", stub.url) if argv[1] in ("sync", "push") else ()))
+        assert_refused(code, err, "argument --", words)
+        assert len(err) < 2000  # a huge value is not echoed whole
+    assert stub.requests() == []
+
+
+def test_a_lone_surrogate_in_the_input_is_refused_before_anything_is_sent(stub, tmp_path, capsys):
+    r"""JSON may escape half of a UTF-16 pair ("\udcff"): Python reads it as a lone surrogate,
+    which no UTF-8 encoder takes. It was a UnicodeEncodeError mid-run (the request body) or when
+    the dry run printed it."""
+    orders = tmp_path / "orders.jsonl"
+    orders.write_text(_order(OrderId="9\\udcff9").replace("9\\\\udcff9", "9\\udcff9"), encoding="utf-8")
+    products = tmp_path / "products.json"
+    products.write_text("[" + _product(title="Pooh \\ud83d").replace("\\\\ud83d", "\\ud83d") + "]",
+                        encoding="utf-8")
+    for argv in (("orders", "sync", "--orders", str(orders), "--api-url", stub.url),
+                 ("orders", "sync", "--orders", str(orders), "--dry-run"),
+                 ("catalog", "push", "--products", str(products), "--api-url", stub.url),
+                 ("catalog", "build", "--products", str(products), "--out", str(tmp_path / "feed.json"))):
+        code, out, err = cli(capsys, *argv)
+        assert_refused(code, err, ":1", "\\udcff" if argv[0] == "orders" else "\\ud83d",
+                       "half of a UTF-16 pair")
+        assert out == ""
+    assert stub.requests() == [] and not (tmp_path / "feed.json").exists()
+
+
+def test_a_pipe_or_a_device_is_refused_as_an_input_or_an_output(stub, orders, products, tmp_path, capsys):
+    """A pipe as --state blocked the run for good (reading it waits for a writer); as --out,
+    `catalog build` renamed its feed over it (as root, `--out /dev/null` would replace the
+    machine's /dev/null). Inputs are read twice, so a pipe cannot be one either."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for argv, words in (
+            (("orders", "sync", "--orders", str(orders), "--state", str(fifo), "--api-url", stub.url), "state file"),
+            (("orders", "sync", "--orders", str(orders), "--dead-letter", str(fifo), "--api-url", stub.url),
+             "--dead-letter"),
+            (("orders", "sync", "--orders", str(orders), "--state", str(fifo), "--dry-run"), "state file"),
+            (("orders", "sync", "--orders", str(fifo), "--dry-run"), "orders file"),
+            (("orders", "sync", "--orders", "/dev/zero", "--dry-run", "--no-state"), "orders file"),
+            (("orders", "sync", "--replay", "/dev/zero", "--dry-run", "--no-state"), "dead-letter file"),
+            (("catalog", "build", "--products", str(products), "--out", str(fifo)), "--out"),
+            (("catalog", "check", "--products", str(products), "--events", "/dev/zero"), "--events file")):
+        code, out, err = cli(capsys, *argv)
+        assert_refused(code, err, words, "not a regular file")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still the pipe
+    assert stub.requests() == []

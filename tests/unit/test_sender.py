@@ -237,6 +237,22 @@ def test_the_key_comes_from_the_environment_and_is_never_echoed():
     assert KEY not in repr(snd.Sender("http://127.0.0.1:9", KEY))
 
 
+
+@pytest.mark.parametrize("value, words", [
+    ("pk_abcdé0123456789", "character 8 is U+00E9, not an ASCII letter or digit"),
+    ("pk_abcd0123456789\u200b", "character 18 is U+200B, not an ASCII letter or digit"),
+    ("pk_abcd 0123456789", "character 8 is U+0020, not an ASCII letter or digit"),
+    ("pk_", "has nothing after 'pk_'"),
+    ("PK_abcd0123456789", "'pk_' is in lower case"),
+])
+def test_a_key_that_starts_with_pk_says_what_is_actually_wrong(value, words):
+    """Was "a private key starts with 'pk_'" for a key that does (issue 12, item 10)."""
+    with pytest.raises(UserError) as wrong:
+        snd.read_private_key({"KLAVIYO_PRIVATE_KEY": value})
+    message = str(wrong.value)
+    assert words in message and "a private key starts with 'pk_'" not in message
+    assert "0123456789" not in message and "abcd" not in message
+
 # -- bodies and keys -----------------------------------------------------------------------------
 
 def _event(unique_id="1234", metric="Placed Order", **attributes):
@@ -338,7 +354,8 @@ def test_a_line_torn_by_a_crash_is_ignored_and_the_next_line_starts_clean(tmp_pa
     state.record(_accepted(_event("3")))
     state.close()
     reread = snd.StateFile.read(path)
-    assert reread.accepted == {snd.Key("event", "1", "Placed Order"), snd.Key("event", "3", "Placed Order")}
+    assert [reread.done(snd.Key("event", str(n), "Placed Order")) for n in (1, 2, 3)] == [True, False, True]
+    assert len(reread.accepted) == 2
     assert reread.damaged_lines == 1
 
 
@@ -390,7 +407,8 @@ def test_dead_letters_round_trip_without_the_key(tmp_path):
     assert "pk_[redacted]" in event["reason"] and event["state"] == str((tmp_path / "s").resolve())
     assert work.body == _event("9")
     assert item["catalog_items"] == ["b"] and [k.id for k in job_work.keys] == ["b"]
-    assert dead.count == 2 and dead.failed_keys == {work.keys[0], job.keys[1]}
+    assert dead.count == 2 and dead.has_failed(work.keys[0]) and dead.has_failed(job.keys[1])
+    assert not dead.has_failed(job.keys[0])
 
 
 def test_a_damaged_dead_letter_file_is_refused_with_its_line(tmp_path):
@@ -522,3 +540,99 @@ def test_progress_keeps_reporting_while_every_request_waits():
     # The run is timed on the progress line's clock: one event over three or more of its seconds.
     assert waiting_lines()[0] == "progress: 0/1 events (0%), 0/s, 0 failed, 0 throttled"
     assert out.getvalue().splitlines()[-1] == "progress: 1/1 events (100%), 0/s, 0 failed, 0 throttled"
+
+
+# -- works read as the run goes (issue 12: constant memory) ------------------------------------------
+
+def _serve_events(handler):
+    """Run `handler(sender_url)` (a coroutine) against a real HTTP server on loopback that
+    answers every POST /api/events 202 and counts them."""
+    seen = []
+
+    async def events(request):
+        seen.append(await request.json())
+        return web.Response(status=202)
+
+    async def go():
+        app = web.Application()
+        app.router.add_post("/api/events", events)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            return await handler(f"http://127.0.0.1:{runner.addresses[0][1]}")
+        finally:
+            await runner.cleanup()
+
+    return run_coroutine(go()), seen
+
+
+def test_the_sender_reads_its_works_as_it_sends_them():
+    """A generator of works, with its total: at most `concurrency` works are taken ahead of the
+    answers (a run holds only what is in flight), and a None from the source is a pause."""
+    taken, answered = [], []
+
+    def works():
+        for n in range(40):
+            if n % 7 == 0:
+                yield None
+                continue
+            taken.append(n)
+            assert len(taken) - len(answered) <= 4, "read ahead of what is in flight"
+            yield snd.Work.event(_event(f"s{n}"))
+
+    async def handler(url):
+        sender = snd.Sender(url, KEY, concurrency=4)
+        return await sender.send(works(), total=34, on_result=lambda r: answered.append(r))
+
+    tally, seen = _serve_events(handler)
+    assert (tally.accepted, tally.total, tally.unsent) == (34, 34, 0)
+    assert sorted(b["data"]["attributes"]["unique_id"] for b in seen) == sorted(
+        f"s{n}" for n in range(40) if n % 7)
+
+
+def test_a_source_that_fails_stops_the_run_after_what_is_in_flight_settles():
+    """An orders file changed under a run: its error is raised once the requests in flight have
+    settled and been handed to on_result (so the state file has them)."""
+    answered = []
+
+    def works():
+        for n in range(10):
+            yield snd.Work.event(_event(f"f{n}"))
+        raise UserError("the orders file changed while it was being sent")
+
+    async def handler(url):
+        sender = snd.Sender(url, KEY, concurrency=3)
+        try:
+            await sender.send(works(), total=20, on_result=answered.append)
+        except UserError as error:
+            return sender, error
+        return sender, None
+
+    (sender, error), seen = _serve_events(handler)
+    assert error is not None and "changed" in str(error)
+    assert len(answered) == len(seen) == 10 and sender.tally.unsent == 10
+
+
+def test_the_reading_progress_line_says_how_far_into_the_file_and_how_long_is_left():
+    out = io.StringIO()
+    clock = FakeClock(0.0)
+    progress = snd.ReadProgress("orders.jsonl", 50_000_000, problems=[1, 2], stream=out, tty=False,
+                                interval=10.0, clock=clock)  # any object with a length counts the bad
+    clock.now = 5.0
+    progress.update(20_000_000, 81_000)  # not yet due
+    clock.now = 10.0
+    progress.update(25_000_000, 100_000)
+    clock.now = 12.0
+    progress.update(26_000_000, 104_000)  # not due again until 20 s
+    progress.finish()  # the last figures, once something was shown
+    assert out.getvalue().splitlines() == [
+        "progress: checking orders.jsonl: 50% (25.0 of 50.0 MB), 100,000 lines, 2 bad, ~10s left",
+        "progress: checking orders.jsonl: 52% (26.0 of 50.0 MB), 104,000 lines, 2 bad, ~11s left",
+    ]
+    quiet = io.StringIO()
+    small = snd.ReadProgress("small.jsonl", 100, stream=quiet, tty=False, interval=10.0, clock=FakeClock(0.0))
+    small.update(100, 1)
+    small.finish()
+    assert quiet.getvalue() == ""  # a read shorter than the interval prints nothing

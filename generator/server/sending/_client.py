@@ -8,13 +8,12 @@ reason, a log or an exception message (`redact` is the last guard).
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -36,6 +35,9 @@ __all__ = ["Sender", "SendAborted"]
 
 class SendAborted(UserError):
     """A run stopped because every further request would fail the same way (401, 404...)."""
+
+
+_END = object()  # the end of a run's works
 
 
 
@@ -89,6 +91,7 @@ class Sender:
         self.tally = Tally()
         self.stopped: str | None = None  # why the run stopped early
         self._fatal: SendAborted | None = None
+        self._source_error: Exception | None = None
         self._stop: asyncio.Event | None = None
 
     def __repr__(self) -> str:  # never the key
@@ -96,22 +99,33 @@ class Sender:
 
     # public ---------------------------------------------------------------------------------
 
-    def run(self, works: Iterable[Work], *, on_result: Callable[[Delivery], None] = lambda r: None,
-            progress: Progress | None = None) -> Tally:
+    def run(self, works: Iterable[Work | None], *, on_result: Callable[[Delivery], None] = lambda r: None,
+            progress: Progress | None = None, total: int | None = None) -> Tally:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.send(works, on_result=on_result, progress=progress, signals=True))
+            return asyncio.run(self.send(works, on_result=on_result, progress=progress, total=total,
+                                         signals=True))
         # An event loop already runs in this thread (sync Playwright, a notebook): use our own thread.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, self.send(works, on_result=on_result, progress=progress)).result()
+            return pool.submit(asyncio.run, self.send(works, on_result=on_result, progress=progress,
+                                                      total=total)).result()
 
-    async def send(self, works: Iterable[Work], *, on_result: Callable[[Delivery], None] = lambda r: None,
-                   progress: Progress | None = None, signals: bool = False) -> Tally:
-        queue = collections.deque(works)
+    async def send(self, works: Iterable[Work | None], *,
+                   on_result: Callable[[Delivery], None] = lambda r: None,
+                   progress: Progress | None = None, signals: bool = False,
+                   total: int | None = None) -> Tally:
+        """Send `works`: a list, or (with `total`, the keys it will carry) any iterable, read as
+        requests are sent, so a run holds only the requests in flight. An iterable may yield
+        None now and then (while it skips what was sent before) to let answers be handled."""
+        if total is None:
+            works = list(works)
+            total = sum(len(w.keys) for w in works if w is not None)
+        source = iter(works)
         # The progress line measures the run on its own clock (time.monotonic unless a test gives one).
         started = progress.clock() if progress is not None else time.monotonic()
-        self.tally = Tally(total=sum(len(w.keys) for w in queue), started=started)
+        self.tally = Tally(total=total, started=started)
+        self._source_error = None
         self._stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         installed = self._install_signals(loop) if signals else []
@@ -124,8 +138,8 @@ class Sender:
                     self.tally.exists += 1
                 else:
                     self.tally.failed += 1
-            if result.reason and "failed" not in result.outcomes.values():
-                self.tally.notes.append(f"{result.work}: {result.reason}")
+            if result.reason and "failed" not in result.outcomes.values() and len(self.tally.notes) < 100:
+                self.tally.notes.append(f"{result.work}: {result.reason}")  # a summary shows 10
             on_result(result)
             if progress is not None:
                 progress.update(self.tally)
@@ -141,8 +155,8 @@ class Sender:
             timeout = aiohttp.ClientTimeout(total=self.timeout)
             async with aiohttp.ClientSession(connector=connector, timeout=timeout,
                                              headers=self._headers) as session:
-                workers = [asyncio.create_task(self._worker(session, queue, settle))
-                           for _ in range(min(self.concurrency, len(queue)) or 0)]
+                workers = [asyncio.create_task(self._worker(session, source, settle))
+                           for _ in range(min(self.concurrency, total))]
                 if workers:
                     await asyncio.gather(*workers)
         finally:
@@ -152,6 +166,8 @@ class Sender:
                 loop.remove_signal_handler(sig)
             if progress is not None:
                 progress.finish(self.tally)
+        if self._source_error is not None:
+            raise self._source_error
         if self._fatal is not None:
             raise self._fatal
         return self.tally
@@ -191,11 +207,21 @@ class Sender:
             return False
         return True
 
-    async def _worker(self, session: aiohttp.ClientSession, queue: collections.deque,
+    async def _worker(self, session: aiohttp.ClientSession, source: Iterator[Work | None],
                       settle: Callable[[Delivery], None]) -> None:
         assert self._stop is not None
-        while queue and not self._stop.is_set():
-            work = queue.popleft()
+        while not self._stop.is_set():
+            try:
+                work = next(source, _END)
+            except Exception as error:  # the input failed (e.g. a file changed meanwhile): stop
+                self._source_error = error
+                self.stop("stopped: the input could not be read")
+                return
+            if work is _END:
+                return
+            if work is None:
+                await asyncio.sleep(0)
+                continue
             result = await self._deliver(session, work)
             if result is not None:
                 settle(result)

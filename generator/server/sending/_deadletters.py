@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.keys import redact
 from klaviyo_snippets.generator.server._bodies import parse_json, read_text
+from klaviyo_snippets.generator.server._stream import KeyIndex
 from klaviyo_snippets.generator.server.sending._journal import now_iso
 from klaviyo_snippets.generator.server.sending._settings import check_writable
 from klaviyo_snippets.generator.server.sending._work import Delivery, Key, Work
@@ -35,7 +36,7 @@ class DeadLetters:
         check_writable(self.path, "--dead-letter")  # now, not at the first failure, when it is too late
         self.state_path = None if state_path is None else str(Path(state_path).resolve())
         self.count = 0
-        self.failed_keys: set[Key] = set()
+        self._failed = KeyIndex()  # the keys written, ~24 bytes each however many fail
         self._handle: TextIO | None = None
 
     def add(self, result: Delivery, *, secret: str | None = None) -> None:
@@ -59,7 +60,12 @@ class DeadLetters:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.count += len(work.keys)
-        self.failed_keys.update(work.keys)
+        for key in work.keys:
+            self._failed.add(key.text())
+
+    def has_failed(self, key: Key) -> bool:
+        """Whether this run wrote `key` to the file."""
+        return key.text() in self._failed
 
     def close(self) -> None:
         if self._handle is not None:

@@ -1,5 +1,6 @@
 """The state file: an append-only journal of what was accepted, locked while a run uses it, so
-the next run skips it and sends nothing twice."""
+the next run skips it and sends nothing twice. It is read a line at a time into a compact index
+(about 24 bytes a key), so a journal of millions of events loads in tens of MB."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.generator.server._stream import MAX_LINE_BYTES, KeyIndex, file_size
 from klaviyo_snippets.generator.server.sending._settings import check_writable
 from klaviyo_snippets.generator.server.sending._work import Delivery, Key, body_digest
 
@@ -50,8 +53,11 @@ class StateFile:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.accepted: set[Key] = set()
-        self.failed: dict[Key, dict[str, Any]] = {}
+        # What a run consults, in ~24 bytes a key however long the journal (a Python set of Keys
+        # took ~200): the keys accepted, and the keys refused, each with its body's digest (0
+        # when the last failure was transient: sent again).
+        self.accepted = KeyIndex()
+        self.failed = KeyIndex()
         self.header: dict[str, Any] | None = None
         self.damaged_lines = 0
         self._fd: int | None = None
@@ -66,16 +72,18 @@ class StateFile:
         """A read-only view (dry runs); an absent file is an empty state."""
         state = cls(path)
         if state.path.exists():
+            file_size(state.path, "state file")  # a pipe would block, a device never end
             try:
-                raw = state.path.read_bytes()
+                with state.path.open("rb") as handle:
+                    state._load(_lines(handle))
             except OSError as error:
                 raise UserError(f"cannot read the state file: {error.strerror}", where=str(state.path),
                                 hint="pass another --state (a file), or --no-state") from None
-            state._load(raw)
         return state
 
-    def _load(self, raw: bytes) -> None:
-        for number, line in enumerate(raw.split(b"\n"), start=1):
+    def _load(self, lines: Iterable[bytes]) -> None:
+        """Read the journal a line at a time (a torn last line is counted in `damaged_lines`)."""
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -95,20 +103,31 @@ class StateFile:
                 self.damaged_lines += 1  # a write cut short by a crash
                 continue
             if entry.get("result") in ("accepted", "exists"):
-                self.accepted.add(key)
-                self.failed.pop(key, None)
-            elif entry.get("result") == "failed" and key not in self.accepted:
-                self.failed[key] = entry
+                self.accepted.add(key.text())
+            elif entry.get("result") == "failed":
+                self._refused(key, entry)
+
+    def _refused(self, key: Key, entry: dict[str, Any]) -> None:
+        """Remember a failure (the last one wins): its digest if it was for good, else 0."""
+        text = key.text()
+        if text in self.accepted:
+            return
+        digest = entry.get("digest")
+        self.failed.set(text, _short(digest) if not entry.get("transient") and isinstance(digest, str) else 0)
 
     def done(self, key: Key) -> bool:
-        return key in self.accepted
+        return key.text() in self.accepted
 
     def refused_before(self, key: Key, body: Any) -> dict[str, Any] | None:
         """The earlier failure of this very body, if it was refused for good (a 4xx): sending it
         again would fail again. A changed body, or a transient failure, is sent again."""
-        entry = self.failed.get(key)
-        if entry and not entry.get("transient") and entry.get("digest") == body_digest(body):
-            return entry
+        text = key.text()
+        refused = self.failed.get(text)
+        if not refused or text in self.accepted:
+            return None
+        digest = body_digest(body)
+        if refused == _short(digest):
+            return {**key.fields(), "result": "failed", "transient": False, "digest": digest}
         return None
 
     # writing ------------------------------------------------------------------------------
@@ -128,9 +147,11 @@ class StateFile:
         state._fd = fd
         try:
             _lock(fd, state.path)
-            raw = _read_all(fd)
-            state._load(raw)
-            if raw and not raw.endswith(b"\n"):
+            os.lseek(fd, 0, os.SEEK_SET)
+            with open(fd, "rb", closefd=False) as handle:
+                state._load(_lines(handle))
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
                 os.write(fd, b"\n")  # the next line must not glue onto a torn one
             api_url = api_url.rstrip("/")
             if state.header is None:
@@ -184,10 +205,9 @@ class StateFile:
             if outcome == "failed":
                 entry["transient"] = result.transient
                 entry["digest"] = body_digest(result.work.body)
-                self.failed[key] = entry
+                self._refused(key, entry)
             else:
-                self.accepted.add(key)
-                self.failed.pop(key, None)
+                self.accepted.add(key.text())
             entries.append(entry)
         if entries:
             self._append(entries)
@@ -228,9 +248,15 @@ def _lock(fd: int, path: Path) -> None:
                         hint="wait for it to finish (two runs at once would send the same events)") from None
 
 
-def _read_all(fd: int) -> bytes:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _lines(handle) -> Iterator[bytes]:
+    """The file's lines, each cut at `MAX_LINE_BYTES` (a file that is not a journal may have none)."""
+    while line := handle.readline(MAX_LINE_BYTES):
+        yield line
+
+
+def _short(digest: str) -> int:
+    """60 bits of a body's digest ("sha256:<hex>"), never 0: enough to tell a changed body."""
+    try:
+        return int(digest.removeprefix("sha256:")[:15], 16) or 1
+    except ValueError:
+        return 1

@@ -5,13 +5,14 @@ paths, the private key (read from the environment only), the API URL and the fil
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from klaviyo_snippets.generator.errors import UserError
-from klaviyo_snippets.generator.keys import is_private_key
-from klaviyo_snippets.generator.net import is_absolute_http_url, is_loopback_host
+from klaviyo_snippets.generator.keys import private_key_problem
+from klaviyo_snippets.generator.net import is_absolute_http_url, is_this_machine
 
 __all__ = [
     "DEFAULT_API_URL", "REVISION", "EVENTS_PATH", "CATALOG_JOBS_PATH", "USER_AGENT", "KEY_VARIABLE",
@@ -36,35 +37,57 @@ def read_private_key(environ: Mapping[str, str] | None = None) -> str:
                         "(never from the command line, where other users can see it)",
                         hint=f"export {KEY_VARIABLE}=pk_... (Klaviyo: Settings > API keys; "
                              "scope events:write, and catalogs:write for catalog push)")
-    if not is_private_key(key):
-        kind = "holds a public key (6 characters, for the onsite script)" if len(key) == 6 else \
-            "does not hold a private API key"
-        raise UserError(f"{KEY_VARIABLE} {kind}: a private key starts with 'pk_' "
-                        f"(the value has {len(key)} characters; it is not shown)",
+    problem = private_key_problem(key)
+    if problem is not None:
+        raise UserError(f"{KEY_VARIABLE} does not hold a private API key: {problem}; the value "
+                        "is not shown",
                         hint="use a private API key from Klaviyo: Settings > API keys")
     return key
 
 
 def check_api_url(url: str) -> str:
-    """`url` if it is an http(s) URL with a host (and a valid port, if it has one)."""
+    """`url` if it is an http(s) URL with a host (and a valid port, if it has one), without a
+    user name or password, and over plain http only to this machine. Messages never repeat a
+    user name or password the URL holds."""
+    shown = _hide_credentials(url or "")
     if not is_absolute_http_url(url or ""):
-        raise UserError(f"{url!r} is not an http(s) URL with a host (and a port from 0 to 65535, "
+        raise UserError(f"{shown!r} is not an http(s) URL with a host (and a port from 0 to 65535, "
                         "if any)", where="--api-url",
                         hint=f"e.g. {DEFAULT_API_URL}, or http://127.0.0.1:8765 for a stand-in")
     parts = urlsplit(url)
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
+    if "@" in parts.netloc:
+        raise UserError(f"{shown!r} has a user name or password in the URL: requests carry the "
+                        f"private key ({KEY_VARIABLE}) and nothing else, and a password in a URL "
+                        "ends up in shell history and logs", where="--api-url",
+                        hint="remove the 'user:password@' part")
+    if parts.scheme == "http" and not is_this_machine(parts.hostname or ""):
         raise UserError(f"{url!r} would send the private API key unencrypted over the network",
-                        where="--api-url", hint="use https://, or http:// only for this machine (127.0.0.1, localhost)")
+                        where="--api-url",
+                        hint="use https://, or http:// only for this machine (127.0.0.1, ::1, "
+                             "localhost; not a name under .localhost, which DNS may point anywhere)")
     return url
 
 
+_USERINFO = re.compile(r"^([^:/?#]*:?//)[^/?#]*@")
+
+
+def _hide_credentials(url: str) -> str:
+    """The URL with anything before an `@` in its authority replaced by `***`."""
+    return _USERINFO.sub(r"\1***@", url)
+
+
 def check_writable(path: str | os.PathLike[str], option: str, *, replaced: bool = False) -> None:
-    """Refuse, before anything is sent, a file this run could not write: a folder, a missing
-    folder, no permission. `replaced`: the file is rewritten through a temporary file beside it,
+    """Refuse, before anything is sent, a file this run could not write: a folder, a pipe or a
+    device, a missing folder, no permission. `replaced`: the file is rewritten through a temporary file beside it,
     so its folder must be writable too."""
+    if "\0" in os.fspath(path):
+        raise UserError("a path cannot contain a NUL character", where=option)
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{str(path)!r} is a folder", where=option, hint="give a file's path")
+    if path.exists() and not path.is_file():  # a pipe would block the run, a device be replaced
+        raise UserError(f"{str(path)!r} is not a regular file (a pipe or a device)", where=option,
+                        hint="give the path of a file (or of one to create)")
     folder = path.parent
     if not folder.is_dir():
         raise UserError(f"the folder {str(folder)!r} does not exist", where=option)

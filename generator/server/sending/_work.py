@@ -36,6 +36,10 @@ class Key:
             return cls("catalog-item", data["catalog_item"])
         return None
 
+    def text(self) -> str:
+        """The key as one text: what a `KeyIndex` of sent or failed keys holds."""
+        return f"{self.kind}\0{self.metric}\0{self.id}"
+
     def __str__(self) -> str:
         return f"{self.metric} {self.id!r}" if self.kind == "event" else f"catalog item {self.id!r}"
 
