@@ -81,8 +81,9 @@ def test_pages_that_never_finish_are_given_up_on_and_the_run_goes_on(tmp_path, l
     assert code == 1 and report["ok"] is False
     silent, spin = report["timed_out"]
     assert (silent["page"], silent["while"], silent["last_heard"]) == (silent_server, "loading", None)
-    assert (spin["page"], spin["while"], spin["answering"]) == ("https://shop.test/spin.html",
-                                                                "waiting for its requests", False)
+    # Whether the browser still answered when time ran out depends on whether identify's answer
+    # (which starts the loop) reached the page first: on a loaded machine it may not have.
+    assert (spin["page"], spin["while"]) == ("https://shop.test/spin.html", "waiting for its requests")
     assert {i["detail"] for i in report["identifies"]} == {"email=ann@example.com", "email=bob@example.com"}
     assert [e["status"] for e in report["events"] if e["metric"] == "Viewed Product"] == ["good"]
     assert _left_behind(str(tmp_path / "browsers")) == [], "a killed browser is still running"
