@@ -8,8 +8,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from klaviyo_snippets.generator.net import is_ip_literal, is_loopback_host
+from klaviyo_snippets.harness.standin import wire
 from klaviyo_snippets.harness.standin._limits import FAULT_KINDS, Faults
-from klaviyo_snippets.harness.standin._responses import reply_json
+from klaviyo_snippets.harness.standin._responses import read_limited, reply_json
 from klaviyo_snippets.harness.standin._settings import StubSettings
 from klaviyo_snippets.harness.standin._store import Store
 
@@ -17,7 +18,7 @@ INSPECTION_PATHS = {
     "GET /__stub__/events": "every recorded event; filters ?status=good|bad|duplicate|dropped&metric=NAME",
     "GET /__stub__/good": "events judged good",
     "GET /__stub__/bad": "events judged bad, each with its reasons",
-    "GET /__stub__/all": "counts by status, plus requests, profiles and diagnostics",
+    "GET /__stub__/all": "counts by status, plus requests, profiles, diagnostics and how many records were forgotten",
     "GET /__stub__/requests": "every request as received (headers with secrets redacted) and the answer",
     "GET /__stub__/profiles": "the profile store",
     "GET /__stub__/diagnostics": "what the onsite script reported (drops, unknown methods, bad arguments)",
@@ -61,32 +62,32 @@ class Inspection:
     @web.middleware
     async def local_only(self, request: web.Request, handler):
         """The inspection API holds shoppers' emails: only this machine's own pages and tools
-        may read or change it. Pages post diagnostics from any origin, as klaviyo.js would."""
-        if request.path.startswith("/__stub__") and request.path != "/__stub__/diagnostics":
-            refusal = refuse_foreign(request)
+        may read or change it, on every /__stub__ route and method. Pages post diagnostics from
+        any origin, as klaviyo.js would, but only to an address of this machine (DNS rebinding)."""
+        if request.path.startswith("/__stub__"):
+            from_pages = request.path == "/__stub__/diagnostics" and request.method in ("POST", "OPTIONS")
+            refusal = refuse_foreign(request, any_origin=from_pages)
             if refusal is not None:
                 return refusal
         return await handler(request)
 
-    async def list_events(self, request: web.Request) -> web.Response:
+    async def list_events(self, request: web.Request) -> web.StreamResponse:
         status = request.query.get("status") or {"/__stub__/good": "good", "/__stub__/bad": "bad"}.get(request.path)
-        events = self.store.events(status=status, metric=request.query.get("metric"))
-        return reply_json({"count": len(events), "events": events})
+        events = self.store.events_json(status=status, metric=request.query.get("metric"))
+        return await reply_records(request, "events", events)
 
     async def counts(self, request: web.Request) -> web.Response:
         return reply_json(self.store.counts())
 
-    async def list_requests(self, request: web.Request) -> web.Response:
-        reqs = self.store.requests()
-        return reply_json({"count": len(reqs), "requests": reqs})
+    async def list_requests(self, request: web.Request) -> web.StreamResponse:
+        return await reply_records(request, "requests", self.store.log_json("requests"))
 
     async def list_profiles(self, request: web.Request) -> web.Response:
         profiles = self.store.profiles()
         return reply_json({"count": len(profiles), "profiles": profiles})
 
-    async def list_diagnostics(self, request: web.Request) -> web.Response:
-        diags = self.store.diagnostics()
-        return reply_json({"count": len(diags), "diagnostics": diags})
+    async def list_diagnostics(self, request: web.Request) -> web.StreamResponse:
+        return await reply_records(request, "diagnostics", self.store.log_json("diagnostics"))
 
     async def list_catalog(self, request: web.Request) -> web.Response:
         items = self.store.catalog()
@@ -96,12 +97,25 @@ class Inspection:
         return reply_json({"faults": self.faults.pending(), "kinds": list(FAULT_KINDS)})
 
     async def add_faults(self, request: web.Request) -> web.Response:
+        example = {"kind": "429", "count": 2, "path": "/api/events", "retry_after": 1}
+        raw, too_big = await read_limited(request, 64 * 1024)
+        if too_big:
+            return reply_json({"error": "a fault is at most 64 KB of JSON", "example": example}, 413)
+        spec, problems = wire.parse_json(raw)
+        if problems:
+            why = f" ({problems[0].detail})"
+        elif not isinstance(spec, dict):
+            why = f"; got {wire.json_type(spec)}"
+        elif "kind" not in spec:
+            why = ' with a "kind"'
+        else:
+            why = None
+        if why is not None:
+            return reply_json({"error": f"a fault is a JSON object{why}, such as the example", "example": example}, 400)
         try:
-            spec = await request.json()
             self.faults.add(spec["kind"], int(spec.get("count", 1)), path=spec.get("path"),
                             retry_after=spec.get("retry_after", 1), delay=float(spec.get("delay", 0)))
-        except (ValueError, KeyError, TypeError) as exc:
-            example = {"kind": "429", "count": 2, "path": "/api/events", "retry_after": 1}
+        except (ValueError, TypeError) as exc:
             return reply_json({"error": f"bad fault: {exc}", "example": example}, 400)
         return reply_json({"faults": self.faults.pending()})
 
@@ -118,16 +132,33 @@ class Inspection:
         )
 
 
-def refuse_foreign(request: web.Request) -> web.Response | None:
+async def reply_records(request: web.Request, key: str, records: list[bytes]) -> web.StreamResponse:
+    """`{"count": N, key: [...]}` from records the store keeps as JSON, sent as kept, in chunks
+    (no second copy of the whole list is built)."""
+    head, tail = b'{"count":%d,"%s":[' % (len(records), key.encode()), b"]}"
+    resp = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    resp.content_length = len(head) + sum(map(len, records)) + max(0, len(records) - 1) + len(tail)
+    await resp.prepare(request)
+    if request.method != "HEAD":  # a StreamResponse would send a body to HEAD too
+        await resp.write(head)
+        for start in range(0, len(records), 500):
+            await resp.write((b"," if start else b"") + b",".join(records[start:start + 500]))
+        await resp.write(tail)
+    await resp.write_eof()
+    return resp
+
+
+def refuse_foreign(request: web.Request, *, any_origin: bool = False) -> web.Response | None:
     """A 403 for a request another site could have made: a Host that is a domain name (DNS
-    rebinding: any site can point its name at 127.0.0.1), or a write from another origin (a page
-    the developer visits). None when the request is this machine's own. Shared by the preview."""
+    rebinding: any site can point its name at 127.0.0.1), or (unless `any_origin`: a route pages
+    post to) a write from another origin (a page the developer visits). None when the request is
+    this machine's own. Shared by the preview."""
     host = request.host.rsplit(":", 1)[0] if request.host else ""
     if host and not (is_ip_literal(host) or is_loopback_host(host)):
         return web.json_response({"error": f"Host {request.host!r} is refused: use an IP address or localhost "
                                            "(a guard against DNS rebinding)"}, status=403)
     origin = request.headers.get("Origin")
-    if request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin != f"{request.scheme}://{request.host}":
+    if not any_origin and request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin != f"{request.scheme}://{request.host}":
         return web.json_response({"error": f"a request from {origin} is refused: only this server's own pages "
                                            "and tools without an Origin (curl, Python) may change it"}, status=403)
     return None

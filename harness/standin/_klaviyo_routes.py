@@ -14,13 +14,14 @@ from aiohttp import web
 from klaviyo_snippets.harness.standin import wire
 from klaviyo_snippets.harness.standin._limits import Faults
 from klaviyo_snippets.harness.standin._responses import (
-    CORS, DOCUMENT, JSONAPI, PREFLIGHT, reply_error, reply_json, reply_throttled,
+    CORS, DOCUMENT, JSONAPI, PREFLIGHT, HungUp, read_limited, reply_error, reply_json, reply_throttled,
 )
 from klaviyo_snippets.harness.standin._settings import StubSettings
-from klaviyo_snippets.harness.standin._store import Store, new_uuid, now_iso
+from klaviyo_snippets.harness.standin._store import Store, new_uuid, now_iso, text_preview
 
 ONSITE_SCRIPT = Path(__file__).parent / "onsite" / "klaviyo.js"
 CONFIG_TOKEN = "__KLAVIYO_STUB_CONFIG__"
+MAX_DIAGNOSTIC_BYTES = 256 * 1024  # the stand-in's own route: its onsite script sends a few hundred bytes
 
 # A body handler: (request, recorded request, path, payload, findings, company) -> the answer.
 BodyHandler = Callable[[web.Request, dict, str, dict, wire.Findings, str | None], web.Response]
@@ -76,12 +77,19 @@ class KlaviyoRoutes:
         path = request.path.rstrip("/")
         endpoint = wire.ENDPOINTS[path]
         cors = CORS if endpoint.auth == "public" else {}
-        raw, too_big = await _read_limited(request, wire.MAX_BODY_BYTES)
-        payload, parse_error = _parse_json(raw)
-        rec = self.store.add_request(
-            request.method, request.path, dict(request.query), request.headers,
-            raw.decode("utf-8", errors="replace") if parse_error and raw else payload, len(raw),
-        )
+        try:
+            raw, too_big = await read_limited(request, wire.MAX_BODY_BYTES)
+        except HungUp as gone:  # not an error: recorded as a request that got no answer
+            rec = self.store.add_request(request.method, request.path, dict(request.query), request.headers, None,
+                                         gone.received)
+            self.store.respond(rec, 0, f"the client hung up after sending {gone.received} of "
+                                       f"{request.content_length or 'the'} bytes it announced")
+            return web.Response(status=400)  # never delivered: the connection is gone
+        payload, problems = wire.parse_json(raw)
+        # A body that is not plain JSON is kept as its beginning only (docs/stub.md, "What is kept").
+        kept = text_preview(raw) if problems and raw else payload
+        rec = self.store.add_request(request.method, request.path, dict(request.query), request.headers, kept, len(raw),
+                                     body_json=None if problems else raw)
 
         def answer(resp: web.Response) -> web.Response:
             resp.headers.update(cors)
@@ -126,10 +134,9 @@ class KlaviyoRoutes:
         if ctype not in ("application/json", JSONAPI):
             return answer(reply_error(415, f"Content-Type must be application/json or {JSONAPI}, got {ctype!r}.",
                                       code="unsupported_media_type"))
-        if parse_error:
-            problem = wire.Problem("", f"Malformed JSON body: {parse_error}")
-            self._record_rejected_event(rec, path, None, [problem])
-            return answer(reply_json(wire.error_document([problem]), 400, None, JSONAPI))
+        if problems:  # malformed, too deep, or a number that is not finite
+            self._record_rejected_event(rec, path, payload, problems)
+            return answer(reply_json(wire.error_document(problems), 400, None, JSONAPI))
 
         found = wire.VALIDATORS[endpoint.body](payload, len(raw), refuse_unknown=self.settings.refuse_unknown_fields)
         company = request.query.get("company_id") if endpoint.auth == "public" else None
@@ -365,13 +372,13 @@ class KlaviyoRoutes:
         )
 
     async def diagnostic(self, request: web.Request) -> web.Response:
-        raw, too_big = await _read_limited(request, 256 * 1024)
-        try:
-            report = json.loads(raw.decode("utf-8")) if not too_big else None
-        except (UnicodeDecodeError, ValueError):
-            report = None
-        if not isinstance(report, dict):
-            return reply_json({"error": "a diagnostic is a JSON object"}, 400, CORS)
+        raw, too_big = await read_limited(request, MAX_DIAGNOSTIC_BYTES)
+        if too_big:
+            return reply_json({"error": f"a diagnostic is at most {MAX_DIAGNOSTIC_BYTES // 1024} KB"}, 413, CORS)
+        report, problems = wire.parse_json(raw)
+        if problems or not isinstance(report, dict):
+            why = f" ({problems[0].detail} at {problems[0].pointer or 'the top'})" if problems else ""
+            return reply_json({"error": f"a diagnostic is a JSON object{why}"}, 400, CORS)
         report.setdefault("company_id", request.query.get("company_id"))
         self.store.add_diagnostic(report)
         if report.get("type") == "dropped":
@@ -432,26 +439,3 @@ def _track_properties(args: object) -> dict | None:
     if isinstance(args, list) and len(args) > 1 and isinstance(args[1], dict):
         return args[1]
     return None
-
-
-async def _read_limited(request: web.Request, limit: int) -> tuple[bytes, bool]:
-    """The body, reading at most limit+1 bytes; (bytes, too_big)."""
-    chunks, size = [], 0
-    while True:
-        chunk = await request.content.read(64 * 1024)
-        if not chunk:
-            return b"".join(chunks), False
-        size += len(chunk)
-        if size > limit:
-            return b"", True
-        chunks.append(chunk)
-
-
-def _parse_json(raw: bytes) -> tuple[object, str | None]:
-    """(document, None) or (None, what is wrong)."""
-    if not raw:
-        return None, "the body is empty"
-    try:
-        return json.loads(raw), None
-    except ValueError as exc:  # UnicodeDecodeError included
-        return None, str(exc)

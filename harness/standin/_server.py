@@ -32,11 +32,14 @@ def make_app(klaviyo: KlaviyoRoutes, inspection: Inspection, errors: list[BaseEx
 
     @web.middleware
     async def guard(request: web.Request, handler):
-        """Every failure is a JSON:API error; a bug is also kept for `check()` to re-raise."""
+        """Every failure is a JSON:API error; a bug is also kept for `check()` to re-raise. A client
+        that hangs up mid-body is no bug: nothing is logged or kept (the answer is never delivered)."""
         try:
             return await handler(request)
         except web.HTTPException:
             raise
+        except ConnectionResetError:
+            return web.Response(status=400)
         except Exception as exc:  # noqa: BLE001 - the server must never die of one request
             log.exception("stand-in error on %s %s", request.method, request.path)
             errors.append(exc)
@@ -61,7 +64,8 @@ class StubKlaviyo:
         self.host = host
         self.port = port
         self.settings = settings or StubSettings(**options)
-        self.store = Store(map_property_attributes=self.settings.map_property_attributes)
+        self.store = Store(map_property_attributes=self.settings.map_property_attributes,
+                           max_records=self.settings.max_records, max_record_bytes=self.settings.max_record_bytes)
         self._klaviyo = KlaviyoRoutes(self.settings, self.store)
         self._inspection = Inspection(self.settings, self.store, self._klaviyo.faults, self._klaviyo.clear)
         self._errors: list[BaseException] = []  # unexpected errors in a handler, re-raised by check()
@@ -161,7 +165,8 @@ class StubKlaviyo:
         return expect_event(self, metric, **expected)
 
     def traffic(self) -> dict:
-        """Everything recorded, as one JSON-ready dict (saved next to a failed test)."""
+        """Everything recorded and still kept, as one JSON-ready dict (saved next to a failed test);
+        `counts.forgotten` says how many records the store no longer keeps."""
         return {
             "counts": self.store.counts(),
             "events": self.events(),
@@ -174,8 +179,8 @@ class StubKlaviyo:
 
 def serve_forever(host: str, port: int, settings: StubSettings, *, echo=print) -> None:
     """Run the stand-in in the foreground until interrupted (`klaviyo-snippets stub`)."""
-    # Everything recorded stays alive until a reset; with the default thresholds the cyclic
-    # collector keeps walking that growing heap (p99 latency of 100+ ms under load).
+    # Profiles and catalog items stay alive until a reset; with the default thresholds the cyclic
+    # collector keeps walking that heap (p99 latency of 100+ ms under load).
     gc.set_threshold(50_000, 20, 20)
     stub = StubKlaviyo(host, port, settings=settings).start()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from klaviyo_snippets.harness.standin._limits import RateLimits
+from klaviyo_snippets.harness.standin._store import MAX_RECORD_BYTES, MAX_RECORDS
 
 
 @dataclass
@@ -19,6 +20,10 @@ class StubSettings:
     identify_debounce_ms: int = 300
     retry_delay_ms: tuple[int, int] = (1000, 2000)
     max_retries: int = 5
+    # What the store keeps (docs/stub.md, "What is kept"): the newest requests, events and
+    # diagnostics, at most max_records of each and max_record_bytes of JSON in all.
+    max_records: int = MAX_RECORDS
+    max_record_bytes: int = MAX_RECORD_BYTES
     # Choices no source confirms [inferred] (docs/stub.md), each switchable:
     refuse_unknown_fields: bool = True  # 400 for a field the resource does not know
     map_property_attributes: bool = True  # properties.first_name etc. become the profile attribute
@@ -37,6 +42,8 @@ class StubSettings:
             "identify_debounce_ms": self.identify_debounce_ms,
             "retry_delay_ms": list(self.retry_delay_ms),
             "max_retries": self.max_retries,
+            "max_records": self.max_records,
+            "max_record_bytes": self.max_record_bytes,
             "refuse_unknown_fields": self.refuse_unknown_fields,
             "map_property_attributes": self.map_property_attributes,
             "profile_answer_exchange_id": self.profile_answer_exchange_id,

@@ -7,12 +7,18 @@ in docs/stub.md. Validation splits problems in two, as Klaviyo does:
 * *rejections*: the request is refused at once (400 with JSON:API errors);
 * *late problems*: Klaviyo answers 202 and the data is lost or useless later (a string `value`
   counts no revenue). The stand-in answers 202 too and records the event as bad, with reasons.
+
+Every body is read with `parse_json`, which never hands a recursive parser a body nested deeper
+than `MAX_JSON_DEPTH` and marks numbers JSON cannot carry (NaN, Infinity, 1e400), so nothing
+that is not plain JSON gets past it.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -20,9 +26,20 @@ from datetime import UTC, datetime, timedelta
 
 from klaviyo_snippets.generator import keys
 
-MAX_BODY_BYTES = 5 * 1024 * 1024
-MAX_PROPERTIES = 400
-MAX_STRING_BYTES = 100 * 1024
+# Klaviyo's ingestion limits. Its "Rate limits and error handling" page [docs] and the API
+# reference (the OpenAPI extract) [spec] disagree on some; as klaviyo-wire-facts.md says, the
+# extract decides what is refused with 400, and a stricter documented limit is a `bad` reason
+# (accepted with 202, then at risk). docs/stub.md lists each with its source.
+MAX_BODY_BYTES = 5 * 1024 * 1024  # [docs][spec] 5 MB payload (read as MiB [inferred]): 413
+MAX_PROPERTIES = 400  # [spec] "must not exceed 400 properties": 400
+MAX_PROPERTIES_INGESTED = 300  # [docs] "Max number of event properties per data packet": bad
+MAX_STRING_BYTES = 100 * 1024  # [spec] "each string cannot be larger than 100 KB": 400
+MAX_FIELD_BYTES = 100 * 1024  # [docs] "Max size of any field" (a property's value, as JSON): bad
+MAX_ARRAY_ITEMS = 4000  # [docs] "Max number of items in arrays": bad
+MAX_NESTING = 10  # [docs] "Max levels of nested objects" (objects and arrays in properties): bad
+# The stand-in's own guard, well above what Klaviyo accepts: a body nested deeper is refused with
+# 400 before it is parsed, so no parser, copy or encoder ever recurses without bound.
+MAX_JSON_DEPTH = 64
 MAX_METRIC_NAME = 127  # "< 128 characters"
 MAX_BULK_EVENTS = 1000
 
@@ -147,7 +164,14 @@ class Findings:
         self.late.append(Problem(pointer, detail, status=202, code="accepted_but_lost"))
 
 
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+
+
 def json_type(value: object) -> str:
+    known = _JSON_TYPES.get(type(value))  # the hot path: a parsed body holds only these types
+    if known is not None:
+        return known
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -186,18 +210,20 @@ def _resource(found: Findings, parent: dict, pointer: str, type_name: str) -> di
         return None
     here = f"{pointer}/data"
     if data.get("type") != type_name:
-        found.reject(f"{here}/type", f"must be '{type_name}', got {data.get('type')!r}")
+        found.reject(f"{here}/type", f"must be '{type_name}', got {shown(data.get('type'))}")
     return data
 
 
-def _unknown_keys(found: Findings, obj: dict, allowed: tuple[str, ...], pointer: str, what: str) -> None:
+def _unknown_keys(found: Findings, obj: dict, allowed: tuple[str, ...] | frozenset[str], pointer: str,
+                  what: str) -> None:
     # [inferred] Klaviyo rejects fields its resource doesn't know; catching a misspelt
     # `unique_id` here beats discovering later that dedup never happened.
     if not found.refuse_unknown:
         return
     for key in obj:
         if key not in allowed:
-            found.reject(f"{pointer}/{key}", f"'{key}' is not a valid field for the resource '{what}'")
+            found.reject(f"{pointer}/{escape_pointer(str(key))}",
+                         f"{shown(key)} is not a valid field for the resource '{what}'")
 
 
 @functools.lru_cache(maxsize=256)  # a client sends one or two revisions; strptime is slow
@@ -224,34 +250,155 @@ def check_datetime(found: Findings, value: object, pointer: str, *, event_time: 
     if value is None:
         return
     if not isinstance(value, str) or not ISO_DATETIME.match(value):
-        found.reject(pointer, f"must be an ISO 8601 date-time such as 2023-10-15T00:00:00Z, got {value!r}")
+        found.reject(pointer, f"must be an ISO 8601 date-time such as 2023-10-15T00:00:00Z, got {shown(value)}")
         return
     try:
         when = parse_datetime(value)
     except ValueError:
-        found.reject(pointer, f"is not a real date-time: {value!r}")
+        found.reject(pointer, f"is not a real date-time: {shown(value)}")
         return
     if event_time and not EARLIEST_EVENT_TIME <= when <= datetime.now(UTC) + LATEST_EVENT_AHEAD:
         found.reject(pointer, f"The time must be after the year 1990 and can only be up to 1 year in the future, "
-                              f"got {value!r}")
+                              f"got {shown(value)}")
 
 
-def _check_strings_size(found: Findings, value: object, pointer: str) -> None:
-    if found.body_bytes is not None and found.body_bytes <= MAX_STRING_BYTES:
-        return  # no string can be longer than the whole body
-    if isinstance(value, str):
-        if len(value.encode("utf-8")) > MAX_STRING_BYTES:
-            found.reject(pointer, f"string is longer than {MAX_STRING_BYTES // 1024} KB")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _check_strings_size(found, v, f"{pointer}/{escape_pointer(str(k))}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_strings_size(found, v, f"{pointer}/{i}")
+def _check_properties(found: Findings, props: dict, pointer: str) -> None:
+    """An event's `properties` against Klaviyo's ingestion limits (see MAX_PROPERTIES and below)."""
+    if len(props) > MAX_PROPERTIES:
+        found.reject(pointer, f"has {len(props)} keys; at most {MAX_PROPERTIES} are allowed")
+    elif len(props) > MAX_PROPERTIES_INGESTED:
+        found.warn(pointer, f"has {len(props)} properties; Klaviyo's ingestion limits take at most "
+                            f"{MAX_PROPERTIES_INGESTED} per event (the API reference allows {MAX_PROPERTIES})")
+    # No string or field can be larger than the whole body: small bodies skip the size checks.
+    large = found.body_bytes is None or found.body_bytes > min(MAX_STRING_BYTES, MAX_FIELD_BYTES)
+    for key, value in props.items():
+        here = f"{pointer}/{escape_pointer(str(key))}"
+        if isinstance(value, (dict, list)):
+            _check_property_value(found, value, here, large)
+            as_json = json.dumps(value, ensure_ascii=False, separators=(",", ":")) if large else ""
+            if len(as_json.encode("utf-8", "surrogatepass")) > MAX_FIELD_BYTES:
+                found.warn(here, f"is larger than {MAX_FIELD_BYTES // 1024} kB as JSON; Klaviyo's ingestion limits "
+                                 f"allow {MAX_FIELD_BYTES // 1024} kB per field")
+        elif large and isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
+            found.reject(here, f"string is longer than {MAX_STRING_BYTES // 1024} KB")
+
+
+def _check_property_value(found: Findings, value: dict | list, pointer: str, large: bool) -> None:
+    """Inside one property's value: arrays of at most 4000 items, at most 10 levels of objects and
+    arrays (the value itself is level 1; reported once, at the first one too deep), strings of at
+    most 100 KB. A loop, not recursion (and parse_json bounds the depth anyway)."""
+    too_deep_seen = False
+    stack = [(value, pointer, 1)]
+    while stack:
+        item, here, level = stack.pop()
+        if level > MAX_NESTING and not too_deep_seen:
+            too_deep_seen = True
+            found.warn(here, f"is nested {level} levels deep in properties; Klaviyo's ingestion limits allow "
+                             f"{MAX_NESTING} levels of nested objects")
+        if isinstance(item, list) and len(item) > MAX_ARRAY_ITEMS:
+            found.warn(here, f"has {len(item)} items; Klaviyo's ingestion limits allow {MAX_ARRAY_ITEMS} items "
+                             "per array")
+        children = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in reversed(list(children)):
+            if isinstance(child, (dict, list)):
+                stack.append((child, f"{here}/{escape_pointer(str(key))}", level + 1))
+            elif large and isinstance(child, str) and len(child.encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES:
+                found.reject(f"{here}/{escape_pointer(str(key))}",
+                             f"string is longer than {MAX_STRING_BYTES // 1024} KB")
 
 
 def escape_pointer(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A value as a detail quotes it: its repr, clipped (a 4 MB string is not echoed back)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
+# -- reading a body as JSON ------------------------------------------------------------------------
+
+class NonFinite(str):
+    """A number JSON cannot carry (NaN, Infinity, 1e400), kept as the text it was sent as."""
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+_CONSTANTS = ("NaN", "Infinity", "-Infinity")  # what Python's json reads beyond JSON
+
+
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether `raw` opens more than `limit` arrays and objects inside each other, found without
+    parsing: at once when the body has few brackets; else strings are cut out, the brackets left
+    become steps of +1 and -1, and the deepest running sum is the depth (all in C loops)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    steps = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_BRACKET_STEPS)
+    return max(itertools.accumulate(memoryview(steps).cast("b")), default=0) > limit
+
+
+def parse_json(raw: bytes) -> tuple[object, list[Problem]]:
+    """A request body as JSON: (document, []) or (document or None, what is wrong with it).
+
+    Refused as malformed (document None): an empty body, one nested deeper than MAX_JSON_DEPTH
+    (never parsed), text that is not UTF-8, and anything `json` cannot read. A number JSON cannot
+    carry (NaN, Infinity, or one too large for a float such as 1e400) is a problem with a pointer
+    to it; the document then holds a `NonFinite` (its text) in its place, never a float.
+    """
+    if not raw:
+        return None, [Problem("", "Malformed JSON body: the body is empty")]
+    if json_too_deep(raw):
+        return None, [Problem("", f"Malformed JSON body: arrays and objects are nested deeper than {MAX_JSON_DEPTH} "
+                                  f"levels (Klaviyo allows {MAX_NESTING} levels in event properties)")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Problem("", f"Malformed JSON body: not UTF-8 ({exc.reason} at byte {exc.start})")]
+    odd: list[str] = []
+
+    def not_finite(token: str) -> NonFinite:
+        odd.append(token)
+        return NonFinite(token)
+
+    def number(token: str) -> float | NonFinite:
+        value = float(token)
+        return value if math.isfinite(value) else not_finite(token)
+
+    try:
+        document = json.loads(text, parse_constant=not_finite, parse_float=number)
+    except ValueError as exc:
+        return None, [Problem("", f"Malformed JSON body: {exc}")]
+    except RecursionError:  # not reached (json_too_deep sees what the parser would); never a crash
+        return None, [Problem("", "Malformed JSON body: arrays and objects are nested too deep")]
+    if not odd:
+        return document, []
+    return document, [
+        Problem(pointer, f"{value} is not a JSON number: numbers must be finite" if value in _CONSTANTS
+                else f"{shown(str(value))} is too large for a number: numbers must be finite")
+        for pointer, value in _non_finite(document)
+    ]
+
+
+def _non_finite(document: object) -> list[tuple[str, NonFinite]]:
+    """(pointer, value) for each NonFinite in a parsed document, in document order."""
+    found, stack = [], [("", document)]
+    while stack:
+        pointer, value = stack.pop()
+        if isinstance(value, NonFinite):
+            found.append((pointer, value))
+        elif isinstance(value, dict):
+            stack.extend((f"{pointer}/{escape_pointer(k)}", v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((f"{pointer}/{i}", v) for i, v in reversed(list(enumerate(value))))
+    return found
+
+
+@functools.lru_cache(maxsize=16)  # a handful of (identifiers, extra) pairs; on every event's path
+def _profile_fields(identifiers: tuple[str, ...], extra: tuple[str, ...]) -> frozenset[str]:
+    common = (a for a in PROFILE_STRING_ATTRIBUTES if a in identifiers or a not in PROFILE_IDENTIFIERS)
+    return frozenset((*common, "location", "properties", *extra))
 
 
 def check_profile_attributes(
@@ -261,19 +408,18 @@ def check_profile_attributes(
     """A profile's attributes. `extra`: what the resource allows beside the common ones (an
     event's profile has `meta` here; /client/profiles has it beside `attributes`; a
     subscription's profile has `subscriptions`)."""
-    common = tuple(a for a in PROFILE_STRING_ATTRIBUTES if a in identifiers or a not in PROFILE_IDENTIFIERS)
-    _unknown_keys(found, attrs, (*common, "location", "properties", *extra), pointer, "profile")
+    _unknown_keys(found, attrs, _profile_fields(identifiers, extra), pointer, "profile")
     for key in PROFILE_STRING_ATTRIBUTES:
         if attrs.get(key) is not None:
             _expect(found, attrs[key], f"{pointer}/{key}", "string")
     email = attrs.get("email")
     if isinstance(email, str) and not EMAIL.match(email):
-        found.reject(f"{pointer}/email", f"Invalid email address: {email!r}")
+        found.reject(f"{pointer}/email", f"Invalid email address: {shown(email)}")
     phone = attrs.get("phone_number")
     if isinstance(phone, str) and not E164.match(phone):
         found.reject(
             f"{pointer}/phone_number",
-            f"Invalid phone number format (E.164 expected, e.g. +15005550006): {phone!r}",
+            f"Invalid phone number format (E.164 expected, e.g. +15005550006): {shown(phone)}",
         )
     location = _object_at(found, attrs, "location", pointer, required=False)
     if location is not None:
@@ -333,9 +479,7 @@ def _check_event_attributes(found: Findings, attrs: dict, pointer: str, *, with_
     _unknown_keys(found, attrs, allowed, pointer, "event")
     props = _object_at(found, attrs, "properties", pointer, required=True)
     if props is not None:
-        if len(props) > MAX_PROPERTIES:
-            found.reject(f"{pointer}/properties", f"has {len(props)} keys; at most {MAX_PROPERTIES} are allowed")
-        _check_strings_size(found, props, f"{pointer}/properties")
+        _check_properties(found, props, f"{pointer}/properties")
         if "$value" in props:
             found.warn(
                 f"{pointer}/properties/$value",
@@ -346,13 +490,13 @@ def _check_event_attributes(found: Findings, attrs: dict, pointer: str, *, with_
     if isinstance(value, str):
         found.warn(
             f"{pointer}/value",
-            f"value is the string {value!r}: Klaviyo accepts it but counts no revenue; send a number",
+            f"value is the string {shown(value)}: Klaviyo accepts it but counts no revenue; send a number",
         )
     elif value is not None:
         _expect(found, value, f"{pointer}/value", "number")
     currency = attrs.get("value_currency")
     if currency is not None and (not isinstance(currency, str) or not CURRENCY.match(currency)):
-        found.reject(f"{pointer}/value_currency", f"must be a 3-letter ISO 4217 code such as USD, got {currency!r}")
+        found.reject(f"{pointer}/value_currency", f"must be a 3-letter ISO 4217 code such as USD, got {shown(currency)}")
     if attrs.get("unique_id") is not None:
         _expect(found, attrs["unique_id"], f"{pointer}/unique_id", "string")
     if attrs.get("backfill") is not None:
@@ -441,7 +585,7 @@ def _check_consents(found: Findings, value: object, pointer: str) -> None:
         for key, item in value.items():
             here = f"{pointer}/{escape_pointer(str(key))}"
             if key == "consent" and item != "SUBSCRIBED":
-                found.reject(here, f"consent must be \"SUBSCRIBED\" (the only value this endpoint supports), got {item!r}")
+                found.reject(here, f"consent must be \"SUBSCRIBED\" (the only value this endpoint supports), got {shown(item)}")
             else:
                 _check_consents(found, item, here)
 
@@ -471,7 +615,7 @@ def validate_bulk(body: object, body_bytes: int | None = None, *, refuse_unknown
                 if not _expect(found, item, ptr, "object"):
                     continue
                 if item.get("type") != "event":
-                    found.reject(f"{ptr}/type", f"must be 'event', got {item.get('type')!r}")
+                    found.reject(f"{ptr}/type", f"must be 'event', got {shown(item.get('type'))}")
                 e_attrs = _object_at(found, item, "attributes", ptr, required=True)
                 if e_attrs is not None:
                     _check_event_attributes(found, e_attrs, f"{ptr}/attributes", with_profile=False)
@@ -490,7 +634,7 @@ def _check_catalog_item(found: Findings, item: object, pointer: str) -> None:
     if not _expect(found, item, pointer, "object"):
         return
     if item.get("type") != "catalog-item":
-        found.reject(f"{pointer}/type", f"must be 'catalog-item', got {item.get('type')!r}")
+        found.reject(f"{pointer}/type", f"must be 'catalog-item', got {shown(item.get('type'))}")
     attrs = _object_at(found, item, "attributes", pointer, required=True)
     if attrs is None:
         return
@@ -607,7 +751,7 @@ def repeated_unique_ids(entries: list[dict], received_at: str) -> list[Problem]:
         attrs = entry["attributes"]
         key = (metric_name(attrs), dedup_id(attrs, received_at))
         if key in seen:
-            repeated.append(f"{key[0]!r} with unique_id {key[1]!r} (event {i})")
+            repeated.append(f"{shown(key[0])} with unique_id {shown(key[1])} (event {i})")
         seen.add(key)
     if not repeated:
         return []
