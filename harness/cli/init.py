@@ -27,17 +27,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     plan = Path(args.plan)
     schema = plan.parent / "plan.schema.json"
-    for target in (plan, schema):
-        if target.exists() or target.is_symlink():
-            raise UserError(f"{target} exists; nothing was written",
-                            hint="choose another path, or move that file away first")
-    if not plan.parent.is_dir():
-        raise UserError(f"the folder {plan.parent} does not exist", hint="create it first, or choose another path")
     try:
+        for target in (plan, schema):
+            if target.exists() or target.is_symlink():
+                raise UserError(f"{target} exists; nothing was written",
+                                hint="choose another path, or move that file away first")
+        if not plan.parent.is_dir():
+            raise UserError(f"the folder {plan.parent} does not exist", hint="create it first, or choose another path")
         schema.write_bytes(schema_path().read_bytes())
         plan.write_bytes(default_plan_path().read_bytes())
-    except OSError as error:
-        raise UserError(f"cannot write {error.filename}: {error.strerror}") from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        where = getattr(error, "filename", None) or args.plan
+        why = getattr(error, "strerror", None) or str(error)
+        raise UserError(f"cannot write {where!r}: {why}", hint="choose a shorter or plainer path") from None
     print(f"wrote {plan} (the built-in plan) and {schema} (its JSON Schema)", file=sys.stdout)
     print(f"next: change the paths under `from:` to your platform's field names, then\n"
           f"  klaviyo-snippets generate --plan {plan} --public-key <YOUR_PUBLIC_KEY>", file=sys.stdout)

@@ -12,7 +12,7 @@ import os
 
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.keys import is_public_key, looks_private
-from klaviyo_snippets.harness.cli._options import port_number
+from klaviyo_snippets.harness.cli._options import port_number, positive_int
 
 __all__ = ["configure_parser", "run"]
 
@@ -29,6 +29,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                         "(repeatable; default: any key shaped like pk_...)")
     p.add_argument("--company-id", action="append", default=[], metavar="KEY",
                    help="accept only this public key (repeatable; default: any 6-character key)")
+    p.add_argument("--max-records", type=positive_int, default=None, metavar="N",
+                   help="keep at most N of each record kind (requests, events, diagnostics); older ones are "
+                        "forgotten and counted in /__stub__/all (default: 50,000)")
+    p.add_argument("--max-record-mb", type=positive_int, default=None, metavar="MB",
+                   help="keep at most MB megabytes of records in all (default: 128)")
     p.add_argument("--direct", action="store_true",
                    help="make the onsite script post to this server instead of a.klaviyo.com "
                         "(for pages loaded without request routing)")
@@ -58,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         company_ids=tuple(args.company_id) or None,
         rate_limits=RateLimits.klaviyo(scale=args.rate_limit_scale) if args.rate_limits == "klaviyo" else None,
     )
+    if args.max_records is not None:
+        settings.max_records = args.max_records
+    if args.max_record_mb is not None:
+        settings.max_record_bytes = args.max_record_mb * 1024 * 1024
     if args.direct:
         host = f"[{args.host}]" if ":" in args.host else args.host
         settings.onsite_api_base = f"http://{host}:{args.port}"

@@ -94,6 +94,24 @@ def test_stub_command_serves_until_interrupted():
     assert (printed + out).endswith("\nstopping (SIGINT)\nstopped\n"), printed + out
 
 
+def test_stub_max_records_bounds_the_log_and_counts_what_it_forgot():
+    port = _free_port()
+    cli = Path(sys.executable).with_name("klaviyo-snippets")
+    with running([str(cli), "stub", "--port", str(port), "--max-records", "2"], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True) as proc:
+        read_until(proc, "press Ctrl-C to stop")
+        url = f"http://127.0.0.1:{port}"
+        for n in range(3):
+            body = event_body(unique_id=f"order-{n}")  # without one, Klaviyo dedups by profile, metric and second
+            assert post(url + "/client/events/?company_id=ABC123", body, CLIENT_HEADERS).status == 202
+        assert get(url + "/__stub__/events").json["count"] == 2
+        counts = get(url + "/__stub__/all").json
+        assert (counts["good"], counts["forgotten"]["events"]) == (3, 1)
+        assert get(url + "/__stub__/config").json["max_records"] == 2
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+
+
 def test_stub_on_a_busy_port_is_a_clear_error(capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
