@@ -2,7 +2,9 @@
 /*
  * Types for the klaviyo object (Klaviyo's guide, "Introduction to the klaviyo Object") and for
  * klaviyoSnippets, the functions generated from the tracking plan: each event's inputs (the
- * fields of your objects the code reads, and what it accepts there) and its payload.
+ * fields of your objects the code reads, and what it accepts there) and its payload. Inputs
+ * take null anywhere (it counts as missing), real arrays for lists, and values typed by your own
+ * interfaces; an object literal with a key the code does not read is an error (a misspelling).
  */
 
 /** A callback receives what the method returns; the Promise resolves to the same value. */
@@ -11,7 +13,7 @@ type KlaviyoCallback<T> = (result: T) => void;
 /** window.klaviyo: each method queues until klaviyo.js loads and returns a Promise. */
 interface KlaviyoObject {
   openForm(formId: string, callback?: KlaviyoCallback<void>): Promise<void>;
-  identify(properties: Record<string, unknown>, callback?: KlaviyoCallback<object>): Promise<object>;
+  identify(properties: object, callback?: KlaviyoCallback<object>): Promise<object>;
   track(event: "Viewed Product", properties?: ViewedProductPayload, callback?: KlaviyoCallback<boolean>): Promise<boolean>;
   track(event: "Added to Cart", properties?: AddedToCartPayload, callback?: KlaviyoCallback<boolean>): Promise<boolean>;
   track(event: "Started Checkout", properties?: StartedCheckoutPayload, callback?: KlaviyoCallback<boolean>): Promise<boolean>;
@@ -21,8 +23,8 @@ interface KlaviyoObject {
   track(event: "Added Like", properties?: AddedLikePayload, callback?: KlaviyoCallback<boolean>): Promise<boolean>;
   track(event: "Shared Article", properties?: SharedArticlePayload, callback?: KlaviyoCallback<boolean>): Promise<boolean>;
   track(event: "Referred Friend", properties?: ReferredFriendPayload, callback?: KlaviyoCallback<boolean>): Promise<boolean>;
-  track(event: string, properties?: Record<string, unknown>, callback?: KlaviyoCallback<boolean>): Promise<boolean>;
-  trackViewedItem(item: Record<string, unknown>, callback?: KlaviyoCallback<void>): Promise<void>;
+  track(event: string, properties?: object, callback?: KlaviyoCallback<boolean>): Promise<boolean>;
+  trackViewedItem(item: object, callback?: KlaviyoCallback<void>): Promise<void>;
   account(accountId?: string, callback?: KlaviyoCallback<string>): Promise<string>;
   cookieDomain(cookieDomain?: string, callback?: KlaviyoCallback<string | null>): Promise<string | null>;
   isIdentified(callback?: KlaviyoCallback<boolean>): Promise<boolean>;
@@ -46,11 +48,10 @@ interface IdentifyPayload {
 
 /** The `customer` object identify() reads. */
 type IdentifyCustomerInput = {
-  email?: string | number | boolean;
-  first_name?: string | number | boolean;
-  last_name?: string | number | boolean;
-  [field: string]: unknown;
-};
+  email?: string | number | boolean | null;
+  first_name?: string | number | boolean | null;
+  last_name?: string | number | boolean | null;
+} | null;
 
 /** Viewed Product: A shopper views a product page. Feeds browse abandonment flows and product-browsing segments; also adds the product to Recently Viewed Items. */
 interface ViewedProductPayload {
@@ -67,17 +68,16 @@ interface ViewedProductPayload {
 
 /** The `product` object viewedProduct() reads for Viewed Product. */
 type ViewedProductProductInput = {
-  title?: string | number | boolean;
-  id?: string | number | boolean;
-  sku?: string | number | boolean;
-  categories?: Array<string | number | boolean> | string;
-  image?: string | number | boolean;
-  url?: string | number | boolean;
-  vendor?: string | number | boolean;
-  price?: number | string;
-  compare_at_price?: number | string;
-  [field: string]: unknown;
-};
+  title?: string | number | boolean | null;
+  id?: string | number | boolean | null;
+  sku?: string | number | boolean | null;
+  categories?: ReadonlyArray<string | number | boolean | null> | string | null;
+  image?: string | number | boolean | null;
+  url?: string | number | boolean | null;
+  vendor?: string | number | boolean | null;
+  price?: number | string | null;
+  compare_at_price?: number | string | null;
+} | null;
 
 /** trackViewedItem: Adds the product to the shopper's Recently Viewed Items (an email feed). Fired with Viewed Product, from the same product object. */
 interface RecentlyViewedPayload {
@@ -95,16 +95,15 @@ interface RecentlyViewedPayload {
 
 /** The `product` object recentlyViewed() reads. */
 type RecentlyViewedProductInput = {
-  title?: string | number | boolean;
-  id?: string | number | boolean;
-  categories?: Array<string | number | boolean> | string;
-  image?: string | number | boolean;
-  url?: string | number | boolean;
-  vendor?: string | number | boolean;
-  price?: number | string;
-  compare_at_price?: number | string;
-  [field: string]: unknown;
-};
+  title?: string | number | boolean | null;
+  id?: string | number | boolean | null;
+  categories?: ReadonlyArray<string | number | boolean | null> | string | null;
+  image?: string | number | boolean | null;
+  url?: string | number | boolean | null;
+  vendor?: string | number | boolean | null;
+  price?: number | string | null;
+  compare_at_price?: number | string | null;
+} | null;
 
 /** Added to Cart: A shopper adds an item to the cart: call it from your add-to-cart handler with the updated cart and the line that was added. Feeds abandoned cart flows. */
 interface AddedToCartPayload {
@@ -136,34 +135,31 @@ interface AddedToCartPayload {
 
 /** The `cart` object addedToCart() reads for Added to Cart. */
 type AddedToCartCartInput = {
-  checkout_url?: string | number | boolean;
-  lines?: Array<{
-    product_id?: string | number | boolean;
-    sku?: string | number | boolean;
-    title?: string | number | boolean;
-    quantity?: number | string;
-    price?: number | string;
-    line_price?: number | string;
-    url?: string | number | boolean;
-    image?: string | number | boolean;
-    categories?: Array<string | number | boolean> | string;
-    [field: string]: unknown;
-  }>;
-  [field: string]: unknown;
-};
+  checkout_url?: string | number | boolean | null;
+  lines?: ReadonlyArray<{
+    product_id?: string | number | boolean | null;
+    sku?: string | number | boolean | null;
+    title?: string | number | boolean | null;
+    quantity?: number | string | null;
+    price?: number | string | null;
+    line_price?: number | string | null;
+    url?: string | number | boolean | null;
+    image?: string | number | boolean | null;
+    categories?: ReadonlyArray<string | number | boolean | null> | string | null;
+  } | null> | null;
+} | null;
 
 /** The `item` object addedToCart() reads for Added to Cart. */
 type AddedToCartItemInput = {
-  title?: string | number | boolean;
-  product_id?: string | number | boolean;
-  sku?: string | number | boolean;
-  categories?: string | number | Array<unknown>;
-  image?: string | number | boolean;
-  url?: string | number | boolean;
-  price?: number | string;
-  quantity?: number | string;
-  [field: string]: unknown;
-};
+  title?: string | number | boolean | null;
+  product_id?: string | number | boolean | null;
+  sku?: string | number | boolean | null;
+  categories?: string | number | readonly unknown[] | null;
+  image?: string | number | boolean | null;
+  url?: string | number | boolean | null;
+  price?: number | string | null;
+  quantity?: number | string | null;
+} | null;
 
 /** Started Checkout: An identified shopper lands on the checkout page. Render the cart as the `checkout` data island there. Abandoned checkout flows trigger on it. */
 interface StartedCheckoutPayload {
@@ -189,23 +185,21 @@ interface StartedCheckoutPayload {
 
 /** The `checkout` object startedCheckout() reads for Started Checkout. */
 type StartedCheckoutCheckoutInput = {
-  id?: string | number | boolean;
-  total_price?: number | string;
-  checkout_url?: string | number | boolean;
-  lines?: Array<{
-    product_id?: string | number | boolean;
-    sku?: string | number | boolean;
-    title?: string | number | boolean;
-    quantity?: number | string;
-    price?: number | string;
-    line_price?: number | string;
-    url?: string | number | boolean;
-    image?: string | number | boolean;
-    categories?: Array<string | number | boolean> | string;
-    [field: string]: unknown;
-  }>;
-  [field: string]: unknown;
-};
+  id?: string | number | boolean | null;
+  total_price?: number | string | null;
+  checkout_url?: string | number | boolean | null;
+  lines?: ReadonlyArray<{
+    product_id?: string | number | boolean | null;
+    sku?: string | number | boolean | null;
+    title?: string | number | boolean | null;
+    quantity?: number | string | null;
+    price?: number | string | null;
+    line_price?: number | string | null;
+    url?: string | number | boolean | null;
+    image?: string | number | boolean | null;
+    categories?: ReadonlyArray<string | number | boolean | null> | string | null;
+  } | null> | null;
+} | null;
 
 /** Viewed Category: A shopper lands on a category page (render the `category` data island there). */
 interface ViewedCategoryPayload {
@@ -217,12 +211,11 @@ interface ViewedCategoryPayload {
 
 /** The `category` object viewedCategory() reads for Viewed Category. */
 type ViewedCategoryCategoryInput = {
-  title?: string | number | boolean;
-  id?: string | number | boolean;
-  image?: string | number | boolean;
-  url?: string | number | boolean;
-  [field: string]: unknown;
-};
+  title?: string | number | boolean | null;
+  id?: string | number | boolean | null;
+  image?: string | number | boolean | null;
+  url?: string | number | boolean | null;
+} | null;
 
 /** Searched Site: A shopper submits a search. On submit only the term is known (the form's field named "term"); a results page can call searchedSite({term, corrected, results}) instead. */
 interface SearchedSitePayload {
@@ -233,11 +226,10 @@ interface SearchedSitePayload {
 
 /** The `search` object searchedSite() reads for Searched Site. */
 type SearchedSiteSearchInput = {
-  term?: string | number | boolean;
-  corrected?: string | number | boolean;
-  results?: number | string;
-  [field: string]: unknown;
-};
+  term?: string | number | boolean | null;
+  corrected?: string | number | boolean | null;
+  results?: number | string | null;
+} | null;
 
 /** Clicked Banner: A shopper clicks a banner: any element with a data-klaviyo-banner attribute holding the banner's title, usually a link to the destination. */
 interface ClickedBannerPayload {
@@ -248,13 +240,11 @@ interface ClickedBannerPayload {
 
 /** The `banner` object clickedBanner() reads for Clicked Banner. */
 type ClickedBannerBannerInput = {
-  href?: string | number | boolean;
+  href?: string | number | boolean | null;
   dataset?: {
-    klaviyoBanner?: string | number | boolean;
-    [field: string]: unknown;
-  };
-  [field: string]: unknown;
-};
+    klaviyoBanner?: string | number | boolean | null;
+  } | null;
+} | null;
 
 /** Added Like: A shopper clicks the "Like" button (id Like) on a product page; the product comes from the page's `product` data island. */
 interface AddedLikePayload {
@@ -271,17 +261,16 @@ interface AddedLikePayload {
 
 /** The `product` object addedLike() reads for Added Like. */
 type AddedLikeProductInput = {
-  title?: string | number | boolean;
-  id?: string | number | boolean;
-  sku?: string | number | boolean;
-  categories?: Array<string | number | boolean> | string;
-  image?: string | number | boolean;
-  url?: string | number | boolean;
-  vendor?: string | number | boolean;
-  price?: number | string;
-  compare_at_price?: number | string;
-  [field: string]: unknown;
-};
+  title?: string | number | boolean | null;
+  id?: string | number | boolean | null;
+  sku?: string | number | boolean | null;
+  categories?: ReadonlyArray<string | number | boolean | null> | string | null;
+  image?: string | number | boolean | null;
+  url?: string | number | boolean | null;
+  vendor?: string | number | boolean | null;
+  price?: number | string | null;
+  compare_at_price?: number | string | null;
+} | null;
 
 /** Shared Article: A shopper shares an article by email: fires when the share form (field "recipients", comma or newline separated) is submitted on a page with an `article` data island. */
 interface SharedArticlePayload {
@@ -294,17 +283,15 @@ interface SharedArticlePayload {
 
 /** The `article` object sharedArticle() reads for Shared Article. */
 type SharedArticleArticleInput = {
-  title?: string | number | boolean;
-  url?: string | number | boolean;
-  image?: string | number | boolean;
-  [field: string]: unknown;
-};
+  title?: string | number | boolean | null;
+  url?: string | number | boolean | null;
+  image?: string | number | boolean | null;
+} | null;
 
 /** The `share` object sharedArticle() reads for Shared Article. */
 type SharedArticleShareInput = {
-  recipients?: Array<string | number | boolean> | string;
-  [field: string]: unknown;
-};
+  recipients?: ReadonlyArray<string | number | boolean | null> | string | null;
+} | null;
 
 /** Referred Friend: A shopper refers friends: fires when the referral form (field "recipients", comma or newline separated) is submitted. */
 interface ReferredFriendPayload {
@@ -314,9 +301,8 @@ interface ReferredFriendPayload {
 
 /** The `referral` object referredFriend() reads for Referred Friend. */
 type ReferredFriendReferralInput = {
-  recipients?: Array<string | number | boolean> | string;
-  [field: string]: unknown;
-};
+  recipients?: ReadonlyArray<string | number | boolean | null> | string | null;
+} | null;
 
 /** window.klaviyoSnippets: one function per event of the tracking plan. */
 interface KlaviyoSnippets {

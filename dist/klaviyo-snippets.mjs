@@ -47,14 +47,18 @@
  * object above (klaviyo.track / identify / trackViewedItem; never _learnq).
  *
  * Checks in the browser: a value of the wrong type that cannot be converted (a price "abc") is
- * left out, with a console.warn; empty text and empty lists count as missing and are left out
+ * left out, with a warning; empty text and empty lists count as missing and are left out
  * too (an object is never empty, whatever its length says); a required property that is
- * missing (or left out) stops the event: nothing is sent,
- * console.warn names what was missing, and the function returns false. Otherwise it returns
+ * missing (or left out) stops the event: nothing is sent, a warning names what was missing,
+ * and the function returns false. Otherwise it returns
  * what the klaviyo method returns (a Promise until klaviyo.js has loaded; true when klaviyo is
- * the array of a page without Proxy). Nothing here writes to the page: values travel to
- * Klaviyo as data only. ES5 syntax; click and submit triggers need Element.closest (every
- * browser since 2017, not Internet Explorer).
+ * the array of a page without Proxy). A data island that is not JSON or holds unrendered
+ * template text, and a trigger selector the browser refuses, are warnings too. Each warning is
+ * console.warn("klaviyo-snippets: ...") and a "klaviyo-snippets:warning" CustomEvent on window
+ * whose detail is {event, kind: "dropped" (not sent) or "warning", reason, property}, for
+ * tools and tests to collect. Nothing here writes to the page: values travel to Klaviyo as
+ * data only. ES5 syntax; click and submit triggers need Element.closest (every browser since
+ * 2017, not Internet Explorer).
  *
  * The plan is data: each event is F(metric (a track) or [method], [inputs], [properties],
  * [triggers], [events fired with it], output order), trailing empty arguments left out; each
@@ -62,8 +66,9 @@
  * Types: s string, n number, b boolean, d date, l string list, i line items, o object; UPPER
  * CASE = required. A source is a path ("product.title"; ".title" = in the scope's default root:
  * the first input, in line items the line; "a|b" = the first with a value; "name[]" maps over a
- * list), or [helper, arguments...] for a derived value, whose text arguments are paths resolved
- * before the call. A constant (value:) or a default is JSON text, parsed afresh for each payload.
+ * list; "name.0" is the plan's name[0]), or [helper, arguments...] for a derived value, whose
+ * text arguments are paths resolved before the call. A constant (value:) or a default is JSON
+ * text, parsed afresh for each payload.
  * Properties come in the order they are computed (event.X before what reads it); the output
  * order, when it differs, lists indexes. A trigger is ["load"], or [DOM event, selector, the
  * input bound to the clicked element or to the submitted form's fields]. Events fired with
@@ -76,22 +81,33 @@
  *
  * Short names on purpose: the .min.js only strips comments and whitespace.
  *   S klaviyoSnippets   A Array.isArray   X the "impossible" value (a wrong type)
- *   M [label, missing required properties...] of the event being built   W console.warn
+ *   M [label, missing required properties...] of the event being built   W warn (console
+ *     and event: reason, event, property, dropped?)
  *   E is it missing (null, undefined, empty text or an empty list)   P an own member
  *   G value at a path ("a|b")   H follow one path   C convert to a type   V resolve a source
  *   Fl flatten   U union   Z sum in minor units (first argument: 10^digits)   Ct count
  *   Fm format (first argument: the text around the placeholders)
+ *   Mu minor units to major (arguments: digits, value, currency code)   Cu ISO 4217's digits
+ *   Au absolute URL (arguments: the page's URL, value)
  *   B build properties (roots, properties, output order, path prefix for messages, the
  *     scope's default root; each scope has its own event)
  *   J a trigger's arguments (the bound input, the others from data islands)   O a form's fields
+ *   I read a data island   R islands already warned about   Q check the islands nothing read
+ *   Nv hold a navigation until Klaviyo has the event   N the navigation held
+ *   Y stop a held form's second submit event before any handler
  *   F make an event's function (and register its triggers; g: its page-load trigger)
  */
 (function (w, d) {
   if (w.klaviyoSnippets) return;
   var S = w.klaviyoSnippets = {version: "0.1.0+5df7170e3f5d"}, A = Array.isArray, X = {}, M;
 
-  function W(m) {
-    w.console && console.warn("klaviyo-snippets: " + m);
+  // Every warning goes to the console and, as data, to a "klaviyo-snippets:warning" event on
+  // window, detail {event, kind, reason, property}: r the reason, e the event's label (or
+  // null), p the property (or null), k truthy when the event was not sent ("dropped").
+  function W(r, e, p, k) {
+    w.console && console.warn("klaviyo-snippets: " + (e ? e + (k ? ": not sent, " : ": ") : "") + r);
+    w.dispatchEvent && w.dispatchEvent(new CustomEvent("klaviyo-snippets:warning",
+      {detail: {event: e, kind: k ? "dropped" : "warning", reason: r, property: p || null}}));
   }
 
   function E(v) {
@@ -182,21 +198,44 @@
       if (s[3]) v = t == "o" ? B(r, s[3], s[4], x + s[0] + ".", r[""]) : A(v) ? v.map(function (e, j) {
         return B(r, s[3], s[4], x + s[0] + "[" + j + "].", e);
       }) : v;
-      (v = C(t, v)) === X && (W(M[0] + ": " + x + s[0] + " has the wrong type"), v = null);
+      (v = C(t, v)) === X && (W(x + s[0] + " has the wrong type", M[0], x + s[0]), v = null);
     }
     for (i = 0; s = p[q ? q[i] : i]; i++)
       E(v = r.event[s[0]]) ? s[1] < "a" && M.push(x + s[0]) : o[s[0]] = v;
     return o;
   }
 
-  function J(n, b, e) {
-    return n.map(function (m, x) {
-      x = d.querySelector('script[data-klaviyo="' + m + '"]');
-      try {
-        return m == b ? e : x && JSON.parse(x.textContent);
-      } catch (y) {
-        W("data island " + m + " is not JSON");
-      }
+  // A trigger's arguments: the bound input b is e, the others come from data islands (read for
+  // the event l; k: for its page-load trigger).
+  var R = {};
+  function J(n, l, k, b, e) {
+    return n.map(function (m) {
+      return m == b ? e : I(d.querySelector('script[data-klaviyo="' + m + '"]'), m, l, k);
+    });
+  }
+
+
+  // The JSON of the data island x named m, read for the event l (null: for none), or undefined.
+  // An island that is not JSON, or still holds template text the theme never rendered
+  // ({{ product | json }}, {% ... %}, or a whole string "{{ product.title }}"), is a warning
+  // (dropped when k: the page-load trigger that needed it does not fire); R notes it.
+  function I(x, m, l, k, t) {
+    if (x) try {
+      if (!/"\{[{%][^"]*[}%]\}"/.test(t = x.textContent)) return JSON.parse(t);
+      throw 0;
+    } catch (y) {
+      R[m] = 1;
+      W("data island " + m + ((y = /\{[{%].*/.exec(t)) ? " holds unrendered template text: " +
+        y[0].replace(/(.{40}).+/, "$1...") : " is not JSON"), l, null, k);
+    }
+  }
+
+  // Once the page is parsed: every data island no page-load trigger has warned about is read,
+  // so a broken one that only clicks (or no event) would read is reported too. (Not where the
+  // document has no querySelectorAll: a stand-in document, as in Node tests.)
+  function Q() {
+    [].map.call(d.querySelectorAll("script[data-klaviyo]"), function (x, m) {
+      R[m = x.getAttribute("data-klaviyo")] || I(x, m, null, 1);
     });
   }
 
@@ -209,29 +248,55 @@
     return o;
   }
 
-  // A click on a link or a form submit unloads the page, and a browser may cancel a request
-  // still in flight then (Firefox does): once every handler has run and none prevented it,
-  // hold that navigation until Klaviyo has the event, 500 ms at most. A held form is sent with
-  // form.submit() plus a hidden copy of its button's name and value; a button with its own
-  // formaction, formmethod, formtarget... is left alone, as are links and forms to other tabs.
-  function Nv(v, p, a, b) {
-    a = v.type == "submit" ? v.target : v.target.closest("a[href]");
-    a && p && p.then && !(v.ctrlKey || v.metaKey || v.shiftKey || v.altKey || a.target && a.target != "_self" ||
-      (b = v.submitter) && [].some.call(b.attributes, function (x) {
-        return /^form./.test(x.name);
-      })) &&
-      w.addEventListener(v.type, function h(e, go) {
-        w.removeEventListener(v.type, h);
-        if (e == v && !e.defaultPrevented) {
-          e.preventDefault();
-          go = function () {
-            go && (go = 0, v.type == "submit" ? (b && b.name && a.appendChild(Object.assign(d.createElement("input"),
-              {type: "hidden", name: b.name, value: b.value})), HTMLFormElement.prototype.submit.call(a)) : location.href = a.href);
-          };
-          p.then(go);
-          setTimeout(go, 500);
-        }
+  // A click on a link or on a form's submit button, or a form's submit, leaves the page, and a
+  // browser may cancel a request still in flight then (Firefox does). So once every handler of
+  // the page has run and none prevented it, the navigation is held (N) until Klaviyo has every
+  // event that rode on it, 500 ms at most, then goes on once: to the link's href, or the form
+  // submitted again by its button (requestSubmit, so the browser honours formaction,
+  // formmethod, formenctype and the button's name=value; that second submit event (Y) reaches
+  // no handler: the page's and the triggers' saw the first). A click on a submit button waits
+  // for its form's submit event, which the page may still prevent. Left alone: modifier
+  // clicks, download links, and links, forms and buttons aimed at another tab or window.
+  var N;
+  function Y(e) {
+    e.stopImmediatePropagation();
+  }
+  function Nv(v, p, a, b, k, h) {
+    k = v.type;
+    if (k == "submit") a = v.target, b = v.submitter;
+    else if (!(a = v.target.closest("a[href]:not([download])")) && (b = v.target.closest("button,input")) &&
+      /^(submit|image)$/.test(b.type)) a = b.form, k = "submit";
+    if (!a || !p || !p.then || v.ctrlKey || v.metaKey || v.shiftKey || v.altKey || k == "click" && !a.href.split ||
+      !/^(_self)?$/i.test(b && b.getAttribute("formtarget") || a.getAttribute("target") ||
+        (d.querySelector("base[target]") || X).target || "")) return;
+    // The first such event to reach window after every handler (or none: a timer) ends h.
+    w.addEventListener(k, h = function (e, q) {
+      w.removeEventListener(k, h);
+      if (!e || (k == v.type ? e != v : e.target != a)) return;
+      if (!((q = N) && q.a == a && !q.z)) {
+        if (e.defaultPrevented) return;
+        N = q = {a: a, n: 0};
+        q.go = function () {
+          if (q.z) return;
+          q.z = 1;
+          if (k == "click") return location.href = a.href;
+          w.addEventListener("submit", Y, !0);
+          try {
+            HTMLFormElement.prototype.requestSubmit.call(a, b);
+          } catch (e) { // no requestSubmit (Safari before 16), or the button left the form
+            HTMLFormElement.prototype.submit.call(a);
+          }
+          w.removeEventListener("submit", Y, !0);
+        };
+        setTimeout(q.go, 500);
+      }
+      e.preventDefault();
+      q.n++;
+      p.then(function () {
+        --q.n || q.go();
       });
+    });
+    setTimeout(h);
   }
 
   function F(c, n, p, t, al, q) {
@@ -243,7 +308,7 @@
       });
       M = [l];
       v = B(r, p, q, "", a[0]);
-      v = M[1] ? (W(l + ": not sent, missing " + M.slice(1).join(", ")), !1) :
+      v = M[1] ? (W("missing " + M.slice(1).join(", "), l, M[1], 1), !1) :
         (v = m.concat([v]), k[m[0]] ? k[m[0]].apply(k, v.slice(1)) : (k.push(v), !0));
       al && al.map(function (e) {
         S[e].apply(S, a);
@@ -251,13 +316,21 @@
       return v;
     }
     t && t.map(function (t) {
-      t[1] ? d.addEventListener(t[0], function (v, e) {
-        (e = v.target.closest && v.target.closest(t[1])) && Nv(v, f.apply(S, J(n, t[2], t[0] == "submit" ? O(v.target) : e)));
-      }, !0) :
+      // A selector this browser refuses: one warning, instead of an exception on every click.
+      if (t[1]) {
+        try {
+          d.querySelector(t[1]);
+        } catch (e) {
+          return W(t[0] + " selector " + t[1] + " is not valid in this browser", l);
+        }
+        d.addEventListener(t[0], function (v, e) {
+          (e = v.target.closest && v.target.closest(t[1])) && Nv(v, f.apply(S, J(n, l, 0, t[2], t[0] == "submit" ? O(v.target) : e)));
+        }, !0);
+      } else
       d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", g) : g();
     });
     function g(a) {
-      (a = J(n)).every(function (x) {
+      (a = J(n, l, 1)).every(function (x) {
         return x != null;
       }) && f.apply(S, a);
     }
@@ -394,6 +467,7 @@
     ["Quantity", "n", [Ct, "event.Recipients"]]
   ], [["submit","form[data-klaviyo-referral]","referral"]]);
 
+  d.querySelectorAll && (d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", Q) : Q());
 })(window, document);
 var klaviyoSnippets = window.klaviyoSnippets;
 export var identify = klaviyoSnippets.identify;

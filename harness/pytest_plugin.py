@@ -6,12 +6,21 @@ chain so its options (`--browser`, `--headed`, `--tracing`, `--output`) keep wor
 * `klaviyo_stub_server` (session): the stand-in, started once.
 * `klaviyo_stub`: the same stand-in, reset before each test; after a failed test the captured
   traffic is saved as `klaviyo-traffic.json` in the test's output folder.
+* `klaviyo_routing_options` (session): hosts let through and URL prefixes served from folders
+  (`--klaviyo-allow-host`, `--klaviyo-serve`); override it to set them in code.
 * `klaviyo_routing`: the test's browser context routed to the stand-in (production Klaviyo URLs
-  keep working; any other non-local request is blocked and listed).
+  keep working; any other non-local request is blocked and listed, unless let through or
+  served); the generated code's warnings on its pages reach the stand-in as diagnostics.
 * `klaviyo_page`: pytest-playwright's `page`, routed.
 * `klaviyo_shop`: open HTML on the storefront origin `https://shop.test`; `open()` returns the
   page it opened, which is `klaviyo_page`; `settle()` waits until the onsite script there has
   nothing left to send.
+* `klaviyo_identify`: `klaviyo_identify(email)` identifies the visitor on every page opened after
+  it, before the page's own code runs; the marker `@pytest.mark.klaviyo_identify(email)` does it
+  for a whole test.
+
+A failed test's `klaviyo-traffic.json` lists its `findings` first: events dropped or bad, and
+warnings (the generated code left something out, the stand-in's lint), each with its reason.
 """
 
 from __future__ import annotations
@@ -41,6 +50,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="enforce Klaviyo's rate limits at the stand-in (off by default).",
     )
     group.addoption(
+        "--klaviyo-allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="let the pages' requests to HOST through (a theme's CDN; *.example.com for its subdomains); "
+        "repeatable. Other hosts but Klaviyo's and local ones are blocked.",
+    )
+    group.addoption(
+        "--klaviyo-serve",
+        action="append",
+        default=[],
+        metavar="URL_PREFIX=DIR",
+        help="answer every URL under URL_PREFIX from the folder DIR (a theme's CDN, offline); repeatable.",
+    )
+    group.addoption(
         "--browser-executable",
         default=None,
         metavar="PATH",
@@ -49,8 +73,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+IDENTIFY_MARKER = "klaviyo_identify"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: runs a real headless browser against the stand-in")
+    config.addinivalue_line("markers", f"{IDENTIFY_MARKER}(email): identify the visitor by email on every page "
+                                       "of the test, before the page's own code runs")
+    if config.getoption("klaviyo_allow_host", None) or config.getoption("klaviyo_serve", None):
+        _routing_options(config)  # a wrong value stops the run at once, before any test
     # Registered now, after pytest-playwright, so these fixtures override its same-named ones.
     from klaviyo_snippets.harness.browser import pytest_fixtures
 
@@ -137,28 +168,84 @@ def _traffic_folder(request: pytest.FixtureRequest) -> Path:
 
 
 def _save_traffic(request: pytest.FixtureRequest, stub: StubKlaviyo, folder: Path) -> None:
+    from klaviyo_snippets.harness.verify import findings
+
     folder.mkdir(parents=True, exist_ok=True)
     traffic = stub.traffic()
+    found = findings(traffic["events"], traffic["diagnostics"])
+    traffic = {"findings": found, **traffic}
     routing = getattr(request.node, "_klaviyo_routing", None)
     if routing is not None:
         traffic["routing"] = routing.to_dict()
     path = folder / "klaviyo-traffic.json"
     path.write_text(json.dumps(traffic, indent=2, ensure_ascii=False), encoding="utf-8")
-    request.node.add_report_section("teardown", "klaviyo-snippets", f"captured traffic saved to {path}")
+    lines = [f"{f['kind']}: {f['event'] or '(no event)'}: {f['reason']}" + (f" (fix: {f['fix']})" if f.get("fix") else "")
+             for f in found]
+    if traffic["counts"].get("forgotten") and any(traffic["counts"]["forgotten"].values()):
+        lines.append(f"the stand-in forgot records (its log is bounded): {traffic['counts']['forgotten']}")
+    request.node.add_report_section("teardown", "klaviyo-snippets", "\n".join([*lines, f"captured traffic saved to {path}"]))
+
+
+def _routing_options(config: pytest.Config) -> dict:
+    """--klaviyo-allow-host and --klaviyo-serve, checked: a mistake is a usage error."""
+    from klaviyo_snippets.generator.errors import UserError
+    from klaviyo_snippets.harness.browser import allowed_host, served_prefix
+
+    try:
+        hosts = [allowed_host(h) for h in config.getoption("klaviyo_allow_host") or []]
+        served = dict(served_prefix(s) for s in config.getoption("klaviyo_serve") or [])
+    except UserError as error:
+        raise pytest.UsageError(f"klaviyo-snippets: {error}" + (f" ({error.hint})" if error.hint else "")) from None
+    return {"allow_hosts": hosts, "serve": served}
+
+
+@pytest.fixture(scope="session")
+def klaviyo_routing_options(pytestconfig: pytest.Config) -> dict:
+    """`{"allow_hosts": [...], "serve": {url_prefix: folder}}` for every test's routing; from
+    --klaviyo-allow-host and --klaviyo-serve. Override (session scope) to set them in code."""
+    return _routing_options(pytestconfig)
 
 
 @pytest.fixture
-def klaviyo_routing(context, klaviyo_stub: StubKlaviyo, browser_name: str, request: pytest.FixtureRequest):
-    from klaviyo_snippets.harness.browser import pumping_sleep, route_to_stub
+def klaviyo_routing(context, klaviyo_stub: StubKlaviyo, browser_name: str, request: pytest.FixtureRequest,
+                    klaviyo_routing_options: dict):
+    from klaviyo_snippets.harness.browser import identify_visitor, pumping_sleep, route_to_stub
 
     # Over WebDriver BiDi (Firefox) a routed POST carries no body: there the onsite script
     # posts straight to the stand-in instead (docs/design.md, "Browsers").
-    log = route_to_stub(context, klaviyo_stub.url, direct=browser_name == "firefox")
+    try:
+        log = route_to_stub(context, klaviyo_stub.url, direct=browser_name == "firefox",
+                            allow_hosts=klaviyo_routing_options.get("allow_hosts") or (),
+                            serve=klaviyo_routing_options.get("serve") or None)
+    except ValueError as error:
+        raise pytest.UsageError(f"klaviyo_routing_options: {error}") from None
+    for marker in request.node.iter_markers(IDENTIFY_MARKER):
+        identify_visitor(context, _marker_email(marker))
     request.node._klaviyo_routing = log
     klaviyo_stub.sleep = pumping_sleep(context)
     yield log
     klaviyo_stub.sleep = None
     context.unroute_all(behavior="ignoreErrors")  # requests still in flight must not fail the close
+
+
+def _marker_email(marker) -> str:
+    email = marker.args[0] if marker.args else marker.kwargs.get("email")
+    if not isinstance(email, str) or not email.strip():
+        raise pytest.UsageError(f"@pytest.mark.{IDENTIFY_MARKER} needs an email, e.g. "
+                                f"@pytest.mark.{IDENTIFY_MARKER}(\"ann@example.com\"); got {marker.args or marker.kwargs}")
+    return email
+
+
+@pytest.fixture
+def klaviyo_identify(context, klaviyo_routing):
+    """`klaviyo_identify(email)`: identify the visitor by `email` on every page opened (or
+    reloaded) after the call, before the page's own code runs, as `verify --identify` does."""
+    from klaviyo_snippets.harness.browser import identify_visitor
+
+    def identify(email: str) -> None:
+        identify_visitor(context, email)
+
+    return identify
 
 
 @pytest.fixture
@@ -186,9 +273,12 @@ class Shop:
 
     def settle(self, page=None, timeout: float = 10) -> None:
         """Wait until the stand-in onsite script on `page` (default: the one `open` opened) has
-        nothing left to send: every request answered (diagnostics too), no 429 retry or identify
-        debounce pending. Then what has not arrived will not: assert absences after this."""
+        nothing left to send: every request answered (diagnostics too, and the generated code's
+        warnings the harness posts), no 429 retry or identify debounce pending. Then what has not
+        arrived will not: assert absences after this."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        from klaviyo_snippets.harness.browser import IDLE_JS
 
         page = page or self.page
         try:
@@ -196,18 +286,11 @@ class Shop:
         except PlaywrightTimeout:
             raise AssertionError(f"the stand-in onsite script never loaded on {page.url} "
                                  f"within {timeout:g} s") from None
-        still = page.evaluate(_SETTLE_JS, timeout * 1000)
+        # Also every warning of the generated code posted to the stand-in (the harness's own posts).
+        still = page.evaluate(f"({IDLE_JS})", timeout * 1000)["pending"]
         if still:
             raise AssertionError(f"the stand-in onsite script on {page.url} still had work after "
-                                 f"{timeout:g} s: {', '.join(still)}")
-
-
-# Resolves with null once the onsite script is idle, or with what is still open at the deadline.
-_SETTLE_JS = """ms => new Promise(resolve => {
-  const stub = window.__klaviyoStub;
-  const timer = setTimeout(() => resolve(stub.pending()), ms);
-  stub.idle().then(() => { clearTimeout(timer); resolve(null); });
-})"""
+                                 f"{timeout:g} s: {', '.join(f'{n} × {what}' if n > 1 else what for what, n in still.items())}")
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@ written to a folder by a writer that touches only what it generated.
 
     result = generate("my-plan.yaml", Path("dist"), public_key="AbC123")
     result.written, result.unchanged, result.removed, result.stale, result.manifest
+    result.warnings     # e.g. a sample that no longer gives a mapped property a value
     files = render_files("my-plan.yaml")   # in memory: {relative path: bytes}, nothing written
+    generate("shopify.yaml", "my-theme", target="shopify")   # a theme's own layout (codegen.targets)
 """
 
 from __future__ import annotations
@@ -12,23 +14,26 @@ import contextlib
 import gc
 from pathlib import Path
 
-from klaviyo_snippets.generator.codegen._build import BUNDLE, LOADER, MARKER, Options, build, file_facts
+from klaviyo_snippets.generator.codegen._build import BUNDLE, LOADER, MARKER, Options, file_facts
 from klaviyo_snippets.generator.codegen._writer import Result, read_manifest, write_outputs
+from klaviyo_snippets.generator.codegen.targets import TARGETS, Target, get_target, platforms, preset_path
 from klaviyo_snippets.generator.errors import UserError
-from klaviyo_snippets.generator.plan import Plan, check_public_key, load_plan
+from klaviyo_snippets.generator.plan import Plan, PlanError, check_public_key, load_plan, sample_warnings
 
-__all__ = ["generate", "render_files", "file_facts", "read_manifest", "Result", "BUNDLE", "LOADER", "MARKER"]
+__all__ = ["generate", "render_files", "file_facts", "read_manifest", "Result", "BUNDLE", "LOADER", "MARKER",
+           "TARGETS", "Target", "get_target", "platforms", "preset_path"]
 
 
 def generate(
     plan_path: str | Path | None = None,
-    out_dir: str | Path = Path("dist"),
+    out_dir: str | Path | None = None,
     *,
     public_key: str | None = None,
     check: bool = False,
     csp_nonce: str | None = None,
     inline: bool = True,
     assets_url: str | None = None,
+    target: str = "plain",
 ) -> Result:
     """Generate the snippets for a plan (the default plan when ``plan_path`` is None) into
     ``out_dir``; with ``check``, write nothing and report in ``Result.stale`` what differs.
@@ -37,9 +42,11 @@ def generate(
     script (usually a template placeholder your server fills per response); ``inline=False``
     leaves no inline code at all: install.html loads klaviyo-snippets.min.js from ``assets_url``
     (an http(s) URL or a path starting with ``/``; default ``/``) with its SRI integrity hash.
+    ``target`` is the layout (`TARGETS`: ``plain``, the default, writes ``dist/``; ``shopify``
+    writes into a theme's folder, which ``out_dir`` must name).
     """
     with _no_gc():
-        return _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_url)
+        return _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_url, target)
 
 
 @contextlib.contextmanager
@@ -57,28 +64,42 @@ def _no_gc():
 
 def render_files(
     plan_path: str | Path | None = None,
-    out_dir: str | Path = Path("dist"),
+    out_dir: str | Path | None = None,
     *,
     public_key: str | None = None,
     csp_nonce: str | None = None,
     inline: bool = True,
     assets_url: str | None = None,
+    target: str = "plain",
 ) -> dict[str, bytes]:
     """Every file `generate` would write, in memory (``{relative path: bytes}``); nothing
     touches the disk. ``out_dir`` only names the folder in the regenerate command the files'
     headers quote."""
     with _no_gc():
-        files, _ = _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url)
+        files, _ = _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url, target)
         return files
 
 
-def _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_url) -> Result:
-    files, manifest = _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url)
-    return write_outputs(Path(out_dir), files, manifest, check=check)
-
-
-def _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url):
+def _generate(plan_path, out_dir, public_key, check, csp_nonce, inline, assets_url, target) -> Result:
     plan = load_plan(plan_path)
+    chosen = get_target(target)
+    out_dir = _out_dir(out_dir, chosen)
+    files, manifest = _build(plan, out_dir, public_key, csp_nonce, inline, assets_url, target)
+    result = write_outputs(out_dir, files, manifest, check=check, manifest_name=chosen.manifest)
+    result.warnings = sample_warnings(plan)
+    return result
+
+
+def _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url, target="plain"):
+    chosen = get_target(target)
+    out_dir = _out_dir(out_dir, chosen)
+    if not chosen.html_options:
+        given = [name for name, value in (("--csp-nonce", csp_nonce), ("--no-inline", not inline),
+                                          ("--assets-url", assets_url)) if value]
+        if given:
+            raise UserError(f"does not apply to --target {chosen.name}, whose own files load the bundle",
+                            where=given[0], hint="leave it out")
+    plan = plan_path if isinstance(plan_path, Plan) else load_plan(plan_path)
     if public_key is not None:
         public_key = check_public_key(public_key, where="--public-key")
     if csp_nonce is not None and (not csp_nonce.strip() or any(c in csp_nonce for c in "\"'<>\n\r")):
@@ -88,7 +109,26 @@ def _build(plan_path, out_dir, public_key, csp_nonce, inline, assets_url):
             hint="use base64 characters, or a template placeholder such as {{ csp_nonce }}",
         )
     options = Options(public_key=public_key, csp_nonce=csp_nonce, inline=inline, assets_url=_assets_url(assets_url, inline))
-    return build(plan, Path(out_dir), options)
+    try:
+        return chosen.render(plan, out_dir, options)
+    except PlanError as error:
+        if plan.is_default and chosen.name in platforms():
+            # The built-in plan reads generic objects, not a platform's own: point at its preset.
+            error.hint = (f"{error.hint}; " if error.hint else "") + (
+                f"the built-in plan is not shaped for {chosen.name}: start from its preset with "
+                f"`klaviyo-snippets init --platform {chosen.name}` and generate with --plan")
+        raise
+
+
+def _out_dir(out_dir: str | Path | None, target: Target) -> Path:
+    """The output folder: as given, else the target's own (``dist``); a `UserError` for a
+    target that writes into a folder of yours (a theme) and was given none."""
+    if out_dir is not None:
+        return Path(out_dir)
+    if target.default_out is None:
+        raise UserError(f"--target {target.name} writes into your theme's folder: say which with --out",
+                        where="--out", hint=f"e.g. klaviyo-snippets generate --target {target.name} --out my-theme")
+    return Path(target.default_out)
 
 
 def _assets_url(url: str | None, inline: bool) -> str:

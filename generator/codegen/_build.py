@@ -18,11 +18,12 @@ from typing import Any
 import rjsmin
 
 from klaviyo_snippets.generator.codegen._escape import html_comment, js_comment, js_literal, json_island
+from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.plan import evaluate
 from klaviyo_snippets.generator.codegen._jscode import event_code, plan_features
 from klaviyo_snippets.generator.codegen._markup import example_element
 from klaviyo_snippets.generator.codegen._pages import event_html, event_markdown
-from klaviyo_snippets.generator.plan import Event, Plan, PlanError, check_public_key
+from klaviyo_snippets.generator.plan import Event, Plan, PlanError, check_public_key, shown_path
 from klaviyo_snippets.generator.codegen._render import render
 from klaviyo_snippets.generator.resources import version as generator_version
 from klaviyo_snippets.generator.codegen._tstypes import input_types, payload_type
@@ -84,11 +85,31 @@ def _command(plan: Plan, out_dir: Path, options: Options) -> str:
     args = ["klaviyo-snippets", "generate"]
     label = _plan_label(plan, out_dir)
     if label:
+        _utf8(label, "--plan", "the plan's path", "rename the plan file (or its folders) to a name in UTF-8")
         args += ["--plan", label]
     args += options.arguments()
     if out_dir.name != "dist":
+        _utf8(out_dir.name, "--out", "the output folder's name", "choose an output folder whose name is UTF-8, e.g. --out dist")
         args += ["--out", out_dir.name]
     return " ".join(shlex.quote(a) for a in args)
+
+
+def _utf8(path: str, where: str, what: str, fix: str) -> None:
+    """Every generated file quotes the command that regenerates it, paths included, in UTF-8:
+    a path with bytes that are not UTF-8 (on Linux, a name made elsewhere) cannot be quoted."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # the bytes as the system has them: \xff rather than \udcff
+            shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            shown = path.encode("utf-8", "backslashreplace").decode("ascii")
+        raise UserError(
+            f"{what} \"{shown}\" cannot be encoded as UTF-8 (it has bytes that are not UTF-8), and "
+            "every generated file quotes it in the command that regenerates it",
+            where=where,
+            hint=fix,
+        ) from None
 
 
 def _json_text(value: Any) -> str:
@@ -321,7 +342,7 @@ def _code(text: str) -> str:
 def _source_text(prop) -> str:
     src = prop.source
     if src.kind == "path":
-        text = " or ".join(_code(p) for p in src.paths)
+        text = " or ".join(_code(shown_path(p)) for p in src.paths)
     elif src.kind == "value":
         text = f"constant {_code(json.dumps(src.value))}"
     elif src.kind == "properties":
@@ -329,11 +350,18 @@ def _source_text(prop) -> str:
     elif src.op == "format":
         text = f"format {_code(src.template)}"
     elif src.op == "union":
-        text = "union of " + ", ".join(_code(p) for p in src.paths)
+        text = "union of " + ", ".join(_code(shown_path(p)) for p in src.paths)
     elif src.op == "sum":
-        text = f"sum of {_code(src.paths[0])} ({src.digits} digits)"
+        text = f"sum of {_code(shown_path(src.paths[0]))} ({src.digits} digits)"
+    elif src.op == "minor_units":
+        digits = f"{src.digits} digits" + (f", {src.currency}" if src.currency else "")
+        if src.currency_path:
+            digits = f"the digits of the currency at {_code(shown_path(src.currency_path))}, else {digits}"
+        text = "minor units of " + " or ".join(_code(shown_path(p)) for p in src.paths) + f" ({digits})"
+    elif src.op == "absolute_url":
+        text = "absolute URL of " + " or ".join(_code(shown_path(p)) for p in src.paths)
     else:
-        text = f"{src.op} of {_code(src.paths[0])}"
+        text = f"{src.op} of {_code(shown_path(src.paths[0]))}"
     if prop.has_default:
         text += f", else {_code(json.dumps(prop.default))}"
     return text

@@ -5,9 +5,11 @@ order)``, trailing empty arguments left out; a property ``[name, type code, sour
 properties, their order, constant or default]``. A source is a path string (".title" is short
 for a path into the scope's default root: the event's first input, or in line items the line),
 or ``[helper, arguments...]`` for a derived value, whose text arguments are paths the runtime
-resolves before the call: only the helpers a plan uses are in its bundle. A constant (``value:``)
-or a default is JSON text the runtime parses for each payload. Every plan value reaches the code
-through `js_literal` (see ``_escape``); the events are joined as plain strings, one per event.
+resolves before the call (``[Mu, 2, ".price"]``: minor units with 2 digits; ``[Au, "page.url",
+".url"]``: a URL made absolute against the page): only the helpers a plan uses are in its
+bundle. A constant (``value:``) or a default is JSON text the runtime parses for each payload.
+Every plan value reaches the code through `js_literal` (see ``_escape``); the events are joined
+as plain strings, one per event.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 
 from klaviyo_snippets.generator.codegen._escape import js_comment, js_literal
-from klaviyo_snippets.generator.plan import PAGE_FIELDS, Event, Property, dependency_order
+from klaviyo_snippets.generator.plan import MINOR_DIGITS, PAGE_FIELDS, Event, Property, dependency_order
 
 __all__ = ["event_args", "event_code", "form_fields", "TYPE_CODES", "plan_features"]
 
@@ -55,6 +57,11 @@ def _source(prop: Property, root: str | None) -> str:
         return f"[Z, {10 ** src.digits}, {js_literal(_short(src.paths[0], root))}]"
     if src.op == "count":
         return f"[Ct, {js_literal(_short(src.paths[0], root))}]"
+    if src.op == "minor_units":  # [Mu, digits, value path(s), the currency code's path]
+        code = f", {js_literal(_short(src.currency_path, root))}" if src.currency_path else ""
+        return f"[Mu, {src.digits}, {js_literal(_short('|'.join(src.paths), root))}{code}]"
+    if src.op == "absolute_url":  # [Au, the page's URL, value path(s)]
+        return f"[Au, \"page.url\", {js_literal(_short('|'.join(src.paths), root))}]"
     if src.op == "format":
         texts, paths, pending = [], [], ""
         for k, part in src.parts:
@@ -168,15 +175,18 @@ def plan_features(events) -> dict:
     ops: set[str] = set()
     page: set[str] = set()
     kinds: set[str] = set()
-    nested = also = False
+    nested = also = currencies = False
 
     def walk(props):
-        nonlocal nested
+        nonlocal nested, currencies
         for prop in props:
             src = prop.source
             types.add(TYPE_CODES[prop.type])
             if src.op:
                 ops.update((src.op, "derive"))
+            if src.op == "absolute_url":
+                page.add("url")
+            currencies = currencies or bool(src.currency_path)
             if src.kind == "value" or (prop.has_default and src.kind != "properties"):
                 ops.add("value")
             if prop.children:
@@ -198,4 +208,6 @@ def plan_features(events) -> dict:
         "types": sorted(types), "ops": sorted(ops), "page_fields": fields, "nested": nested,
         "has_also": also, "triggers": bool(kinds - {"call"}), "has_load": "load" in kinds,
         "has_submit": "submit" in kinds, "has_dom": bool(kinds & {"click", "submit"}),
+        # ISO 4217's digits for the codes that do not have 2, when a plan reads a page's code
+        "currencies": js_literal(MINOR_DIGITS) if currencies else None,
     }

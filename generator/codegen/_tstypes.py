@@ -2,7 +2,15 @@
 
 Payload types come straight from the plan's property types. Input types are inferred from the
 paths the plan reads, so they document exactly which fields of the theme's objects matter and
-what the runtime accepts there (it converts "19.99" to 19.99, 1111 to "1111", ...).
+what the runtime accepts there (it converts "19.99" to 19.99, 1111 to "1111", ...):
+
+* every field is optional and may be `null` (the runtime reads null as missing), and so may each
+  input and each element of a list;
+* a list read with ``[]`` or ``[N]`` is a ``ReadonlyArray`` (real arrays, readonly or not, pass);
+* objects are object types without an index signature, so a value typed by an interface passes
+  (an index signature would refuse it) and an object literal with a misspelt key is an error
+  (TypeScript's excess property check);
+* "any object" is ``object``, not ``Record<string, unknown>``, for the same reason.
 """
 
 from __future__ import annotations
@@ -10,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from klaviyo_snippets.generator.codegen._escape import js_comment, ts_key
-from klaviyo_snippets.generator.plan import Event, Property
+from klaviyo_snippets.generator.plan import Event, Property, is_index_part
 
 __all__ = ["payload_type", "input_types", "ACCEPTS", "PAYLOAD_TS"]
 
@@ -20,25 +28,30 @@ PAYLOAD_TS = {
     "boolean": "boolean",
     "date": "string",
     "string_list": "string[]",
-    "object": "Record<string, unknown>",
+    "object": "object",
 }
 
+_LIST = "readonly unknown[]"
 #: What the runtime converts into each plan type, as TypeScript atoms.
 ACCEPTS = {
     "string": ("string", "number", "boolean"),
     "number": ("number", "string"),
     "boolean": ("boolean", '"true"', '"false"'),
     "date": ("string", "number", "Date"),
-    "string_list": ("Array<string | number | boolean>", "string"),
-    "object": ("Record<string, unknown>",),
-    "line_items": ("unknown[]",),
+    "string_list": ("ReadonlyArray<string | number | boolean | null>", "string"),
+    "object": ("object",),
+    "line_items": (_LIST,),
 }
 _DERIVED_ACCEPTS = {
-    "union": ("string", "number", "Array<unknown>"),
-    "sum": ("number", "string", "Array<unknown>"),
-    "count": ("unknown[]",),
+    "union": ("string", "number", _LIST),
+    "sum": ("number", "string", _LIST),
+    "count": (_LIST,),
     "format": ("string", "number", "boolean"),
+    "minor_units": ("number", "string"),
+    "absolute_url": ("string",),
 }
+#: What a currency code path accepts (a code; anything else counts as none).
+_CURRENCY_ACCEPTS = ("string",)
 
 
 def _doc(prop: Property, pad: str) -> str:
@@ -65,31 +78,40 @@ def payload_type(props: tuple[Property, ...], depth: int = 1) -> str:
 
 @dataclass
 class _Node:
+    """What the plan reads at one place of an input: values of some types (atoms), named fields,
+    and list elements (through ``[]`` or ``[N]``)."""
+
     atoms: list[str] = field(default_factory=list)
-    children: dict[str, "_Node"] = field(default_factory=dict)
-    array: bool = False
+    fields: dict[str, "_Node"] = field(default_factory=dict)
+    element: "_Node | None" = None
 
     def add(self, atoms) -> None:
         for atom in atoms:
             if atom not in self.atoms:
                 self.atoms.append(atom)
 
+    def field(self, name: str) -> "_Node":
+        return self.fields.setdefault(name, _Node())
 
-def _record(tree: dict[str, _Node], path: str, atoms) -> None:
-    segments = path.split(".")
-    head = segments[0].removesuffix("[]")
-    node = tree.setdefault(head, _Node())
-    if segments[0].endswith("[]"):
-        node.array = True
-    for seg in segments[1:]:
-        name = seg.removesuffix("[]")
-        node = node.children.setdefault(name, _Node())
-        if seg.endswith("[]"):
-            node.array = True
+    def elements(self) -> "_Node":
+        if self.element is None:
+            self.element = _Node()
+        return self.element
+
+
+def _record(tree: _Node, path: str, atoms) -> None:
+    """Note that the plan reads `path` (canonical: ``a.b.0.c``, ``a.b[].c``) as one of `atoms`."""
+    node = tree
+    for index, part in enumerate(path.split(".")):
+        mapped = part.endswith("[]")
+        name = part.removesuffix("[]")
+        node = node.elements() if index and is_index_part(name) else node.field(name)
+        if mapped:
+            node = node.elements()
     node.add(atoms)
 
 
-def _walk(props: tuple[Property, ...], tree: dict[str, _Node], line: tuple[str, ...]) -> None:
+def _walk(props: tuple[Property, ...], tree: _Node, line: tuple[str, ...]) -> None:
     for prop in props:
         src = prop.source
         if src.kind == "derive":
@@ -98,51 +120,51 @@ def _walk(props: tuple[Property, ...], tree: dict[str, _Node], line: tuple[str, 
             atoms = ()
         else:
             atoms = ACCEPTS[prop.type]
-        paths = []
-        for path in src.paths:
+        paths = [(p, atoms) for p in src.paths]
+        if src.currency_path:
+            paths.append((src.currency_path, _CURRENCY_ACCEPTS))
+        found = []
+        for path, kinds in paths:
             head = path.split(".", 1)[0]
             if head in ("event", "page", "now"):
                 continue
             if head == "line":
                 rest = path.split(".", 1)[1] if "." in path else ""
-                paths += [f"{base}.{rest}" if rest else base for base in line]
+                found += [(f"{base}.{rest}" if rest else base, kinds) for base in line]
             else:
-                paths.append(path)
-        for path in paths:
-            _record(tree, path, atoms)
+                found.append((path, kinds))
+        for path, kinds in found:
+            _record(tree, path, kinds)
         if prop.type == "line_items":
-            bases = []
-            for path in paths:
-                bases.append(path if path.endswith("[]") else path + "[]")
-            _walk(prop.children, tree, tuple(bases))
+            bases = tuple(path if path.endswith("[]") else path + "[]" for path, _ in found)
+            _walk(prop.children, tree, bases)
         elif prop.children:
             _walk(prop.children, tree, line)
 
 
-def _render_node(node: _Node, depth: int) -> str:
+def _render(node: _Node, depth: int) -> str:
+    """The node's type: a union of its atoms, an object of its fields, a list of its elements;
+    fields and elements may be null."""
     pad = "  " * depth
-    if node.children:
+    kinds = [a for a in node.atoms if not (node.element and a == _LIST)]
+    if node.fields:
         lines = ["{"]
-        for name, child in node.children.items():
-            lines.append(f"{pad}{ts_key(name)}?: {_render_node(child, depth + 1)};")
-        lines.append(f"{pad}[field: string]: unknown;")
+        for name, child in node.fields.items():
+            lines.append(f"{pad}{ts_key(name)}?: {_render(child, depth + 1)} | null;")
         lines.append("  " * (depth - 1) + "}")
-        body = "\n".join(lines)
-        if node.atoms:
-            body = " | ".join(node.atoms + [body])
-    else:
-        body = " | ".join(node.atoms) or "unknown"
-    if node.array:
-        body = f"Array<{body}>"
-    return body
+        kinds.append("\n".join(lines))
+    if node.element is not None:
+        kinds.append(f"ReadonlyArray<{_render(node.element, depth)} | null>")
+    return " | ".join(kinds) or "unknown"
 
 
 def input_types(event: Event) -> dict[str, str]:
-    """For each input of the event, the TypeScript type of the object the generated code reads."""
-    tree: dict[str, _Node] = {}
+    """For each input of the event, the TypeScript type of the object the generated code reads
+    (null included: the runtime reads a null input as one that gives nothing)."""
+    tree = _Node()
     _walk(event.properties, tree, ())
     out = {}
     for name in event.inputs:
-        node = tree.get(name)
-        out[name] = _render_node(node, 1) if node else "Record<string, unknown>"
+        node = tree.fields.get(name)
+        out[name] = (_render(node, 1) if node else "object") + " | null"
     return out

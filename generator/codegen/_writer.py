@@ -2,12 +2,13 @@
 what is stale).
 
 The writer only touches the paths it generates. It replaces a file there only when it generated
-it (listed in the folder's previous manifest.json, or carrying the generated-by header), and
-refuses to overwrite anyone else's. It removes a file only when the previous manifest.json lists
-it, in a folder the generator writes into (the top level, snippets/, docs/), and its bytes still
-have the sha256 recorded there: a file edited since it was generated is kept and reported, and no
-other folder is ever looked into. Folders are checked before anything is written, so a mistake in
---out changes nothing.
+it (listed in the folder's previous manifest, or carrying the generated-by header), and refuses
+to overwrite anyone else's. It removes a file only when the previous manifest lists it, in a
+folder the generator writes into (the top level, snippets/, docs/; a theme's snippets/, assets/,
+klaviyo-snippets/ for --target shopify, whose manifest is klaviyo-snippets/manifest.json), and
+its bytes still have the sha256 recorded there: a file edited since it was generated is kept and
+reported, and no other folder is ever looked into. Folders are checked before anything is
+written, so a mistake in --out changes nothing.
 
 All old or all new: every file to write goes first to a temporary file beside it
 (``.name.tmp``, in the same folder), and only when all of them are written whole are they renamed
@@ -51,24 +52,27 @@ class Result:
     #: with check: a short unified diff per changed text file
     diffs: dict[str, str] = field(default_factory=dict)
     check: bool = False
+    #: things worth saying that are not errors: samples that no longer give a property a value
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def current(self) -> bool:
         return not self.stale
 
 
-def read_manifest(out_dir: Path) -> dict[str, Any]:
-    """The manifest.json klaviyo-snippets wrote in `out_dir`, or {} (none, unreadable, or not ours)."""
+def read_manifest(out_dir: Path, name: str = "manifest.json") -> dict[str, Any]:
+    """The manifest klaviyo-snippets wrote in `out_dir` (at `name`: a target such as shopify keeps
+    it in a folder of its own), or {} (none, unreadable, or not ours)."""
     try:
-        data = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+        data = json.loads((out_dir / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) and MARKER in str(data.get("_generated", "")) else {}
 
 
-def _previous_manifest(out_dir: Path) -> dict[str, str]:
-    """{file: sha256} as the folder's previous manifest.json recorded them, or {} without one."""
-    files = read_manifest(out_dir).get("files")
+def _previous_manifest(out_dir: Path, name: str) -> dict[str, str]:
+    """{file: sha256} as the folder's previous manifest recorded them, or {} without one."""
+    files = read_manifest(out_dir, name).get("files")
     if not isinstance(files, dict):
         return {}
     return {str(name): str(facts.get("sha256")) for name, facts in files.items() if isinstance(facts, dict)}
@@ -160,12 +164,16 @@ def _diff(name: str, old: bytes, new: bytes, limit: int = 40) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, Any], *, check: bool = False) -> Result:
+def write_outputs(out_dir: Path, files: dict[str, bytes], manifest: dict[str, Any], *, check: bool = False,
+                  manifest_name: str = "manifest.json") -> Result:
+    if "\0" in str(out_dir):
+        raise UserError(f"the output folder {str(out_dir)!r} holds a NUL character, which no file name can",
+                        where="--out", hint="choose another output folder, e.g. --out dist")
     result = Result(out_dir=out_dir, manifest=manifest, files=files, check=check)
     folders = {name.rpartition("/")[0] for name in files}  # "", "snippets", "docs"
     for folder in sorted(folders):
         _check_folder(out_dir / folder, write=not check)
-    recorded = _previous_manifest(out_dir)
+    recorded = _previous_manifest(out_dir, manifest_name)
     for name, data in files.items():
         path = out_dir / name
         old = _read(path)

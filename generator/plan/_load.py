@@ -10,12 +10,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from klaviyo_snippets.generator.resources import default_plan_path, schema_path
+from klaviyo_snippets.generator.plan._currencies import CURRENCIES, minor_digits
 from klaviyo_snippets.generator.plan._model import DERIVED_TYPES, METHODS, TYPES, Event, Plan, PlanError, Property, Source, Trigger
+from klaviyo_snippets.generator.plan._paths import SYNTAX, parse_path
 from klaviyo_snippets.generator.plan._rules import (
     check_names, check_public_key, check_semantics, check_values, closest, distinct_functions, format_parts,
 )
@@ -51,8 +54,11 @@ def load_plan(path: str | Path | None = None) -> Plan:
             raise
     check_values(data, "", marked)
     _validate_schema(data, marked)
+    currency = data.get("currency")
+    if currency is not None:
+        _known_currency(currency, "/currency", marked)
     events = tuple(
-        _event(key, spec, marked) for key, spec in distinct_functions(data["events"], marked)
+        _event(key, spec, marked, currency) for key, spec in distinct_functions(data["events"], marked)
     )
     plan = Plan(
         path=plan_path,
@@ -62,6 +68,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
         samples=dict(data.get("samples") or {}),
         is_default=_same_file(plan_path, default),
         marked=marked,
+        currency=currency,
     )
     check_semantics(plan, marked)
     return plan
@@ -75,7 +82,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "nothing"}.get(
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "nothing",
+            int: "a number", float: "a number"}.get(
         type(value), type(value).__name__
     )
 
@@ -205,19 +213,48 @@ def _explain(err, data: Any) -> _Found:
     if validator in ("propertyNames",) or (validator == "pattern" and err.validator_value == "^[a-z][a-z0-9_]{0,63}$"):
         return _Found(f"{err.instance!r} is not a valid id", ptr, "use snake_case: a lowercase letter, then lowercase letters, digits or _")
     if validator == "pattern" and "path" in str(schema.get("description", "")).lower():
-        return _Found(f"{err.instance!r} is not a valid path", ptr, "write a dotted path such as product.title or cart.items[].title")
-    if validator == "oneOf" and last == "from":
-        return _Found(f"'from' must be a path or a list of paths, got {_kind(err.instance)}", ptr, "e.g. from: product.title")
+        return _path_found(err.instance, ptr)
+    if validator == "oneOf" and last in ("from", "minor_units", "absolute_url"):
+        return _paths_found(last, err.instance, ptr)
+    if last == "currency" and validator in ("anyOf", "pattern"):
+        return _Found(f"{err.instance!r} is not a currency", ptr,
+                      "write an ISO 4217 code in capitals (USD, EUR, JPY)"
+                      + (", or a path to the page's code (cart.currency)" if validator == "anyOf" else ""))
     if validator == "const" and last == "version":
         return _Found(f"unsupported plan version {err.instance!r}", ptr, "set version: 1")
     if validator == "type":
         want = err.validator_value
         return _Found(f"expected {want}, got {_kind(err.instance)} ({json.dumps(err.instance, default=str)[:60]})", ptr, None)
-    if validator == "minProperties" and last == "derive" or (validator == "minProperties" and parts and parts[-1] == "derive"):
-        return _Found("derive needs one of union, sum, count, format", ptr, "e.g. derive: {sum: event.Items[].RowTotal}")
+    if validator == "minProperties" and last == "derive":
+        return _Found(f"derive needs one of {', '.join(DERIVED_TYPES)}", ptr, "e.g. derive: {sum: event.Items[].RowTotal}")
     if validator == "minProperties":
         return _Found(f"{'/'.join(map(str, parts)) or 'the plan'} is empty", ptr, None)
     return _Found(err.message, ptr, None)
+
+
+def _path_found(text: Any, ptr: str) -> _Found:
+    """Why a text is not a path, pointing at it, with the syntax."""
+    try:
+        parse_path(text)
+        why = "a part cannot contain '.', '[', ']' or '|'"
+    except ValueError as err:
+        why = str(err)
+    return _Found(f"{text!r} is not a path: {why}", ptr, SYNTAX)
+
+
+def _paths_found(key: str, value: Any, ptr: str) -> _Found:
+    """Why a `from:` (or another path-or-list key) is neither a path nor a list of paths."""
+    if isinstance(value, str):
+        return _path_found(value, ptr)
+    for index, item in enumerate(value if isinstance(value, list) else ()):
+        if not isinstance(item, str):
+            return _Found(f"{json.dumps(item, default=str)[:60]} in '{key}' is not a path: a path is text", f"{ptr}/{index}", SYNTAX)
+        try:
+            parse_path(item)
+        except ValueError:
+            return _path_found(item, f"{ptr}/{index}")
+    what = "an empty list" if value == [] else _kind(value)
+    return _Found(f"'{key}' must be a path or a list of paths, got {what}", ptr, f"e.g. {key}: product.title; {SYNTAX}")
 
 
 def _property_name(name: str, validator: str, parts: list) -> _Found:
@@ -238,7 +275,7 @@ def _property_name(name: str, validator: str, parts: list) -> _Found:
 # --------------------------------------------------------------------------- building
 
 
-def _event(key: str, spec: dict, marked: Marked) -> Event:
+def _event(key: str, spec: dict, marked: Marked, currency: str | None) -> Event:
     ptr = f"/events/{escape_pointer(key)}"
     method = spec.get("method", "track")
     inputs = tuple(spec.get("inputs") or ())
@@ -250,7 +287,7 @@ def _event(key: str, spec: dict, marked: Marked) -> Event:
     for kind in ("click", "submit"):
         if kind in fire:
             triggers.append(Trigger(kind, fire[kind]["selector"], fire[kind].get("input")))
-    properties = _properties(spec["properties"], f"{ptr}/properties", marked)
+    properties = _properties(spec["properties"], f"{ptr}/properties", marked, currency)
     return Event(
         key=key,
         method=method,
@@ -265,11 +302,64 @@ def _event(key: str, spec: dict, marked: Marked) -> Event:
     )
 
 
-def _properties(specs: dict, ptr: str, marked: Marked) -> tuple[Property, ...]:
-    return tuple(_property(name, spec, f"{ptr}/{escape_pointer(name)}", marked) for name, spec in specs.items())
+def _properties(specs: dict, ptr: str, marked: Marked, currency: str | None) -> tuple[Property, ...]:
+    return tuple(_property(name, spec, f"{ptr}/{escape_pointer(name)}", marked, currency) for name, spec in specs.items())
 
 
-def _property(name: str, spec: dict, ptr: str, marked: Marked) -> Property:
+def _paths(value: str | list, ptr: str, marked: Marked) -> tuple[str, ...]:
+    """A path or a list of paths as written, in canonical form; a `PlanError` at the bad one."""
+    texts = value if isinstance(value, list) else [value]
+    out = []
+    for index, text in enumerate(texts):
+        try:
+            out.append(parse_path(text))
+        except ValueError as err:
+            where = f"{ptr}/{index}" if isinstance(value, list) else ptr
+            raise PlanError(f"{text!r} is not a path: {err}", where=marked.where(where), hint=SYNTAX) from None
+    return tuple(out)
+
+
+def _known_currency(code: str, ptr: str, marked: Marked) -> None:
+    if code not in CURRENCIES:
+        same_start = sorted(c for c in CURRENCIES if c[:2] == code[:2])  # the country's code: KWT -> KWD
+        raise PlanError(
+            f"{code!r} is not an ISO 4217 currency code", where=marked.where(ptr),
+            hint=f"{closest(code, same_start or sorted(CURRENCIES))}write the shop's code, such as USD, EUR or JPY",
+        )
+
+
+def _minor_units(name: str, derive: dict, ptr: str, marked: Marked, plan_currency: str | None) -> Source:
+    """``derive: {minor_units: ...}``: the digits from ``digits:``, a currency code, or the plan's
+    currency; with a path as the currency, those are the fallback when the page gives no code."""
+    paths = _paths(derive["minor_units"], f"{ptr}/derive/minor_units", marked)
+    currency, digits = derive.get("currency"), derive.get("digits")
+    if isinstance(currency, str) and re.fullmatch("[A-Z]{3}", currency):
+        _known_currency(currency, f"{ptr}/derive/currency", marked)
+        if digits is not None:
+            raise PlanError(
+                f"digits: {digits} and currency: {currency} both say how many digits {name!r} has",
+                where=marked.where(f"{ptr}/derive/digits", key=True),
+                hint=f"keep one ({currency} has {minor_digits(currency)})",
+            )
+        return Source("derive", op="minor_units", paths=paths, digits=minor_digits(currency), currency=currency)
+    currency_path = _paths(currency, f"{ptr}/derive/currency", marked)[0] if currency is not None else None
+    if digits is not None:
+        return Source("derive", op="minor_units", paths=paths, digits=int(digits), currency_path=currency_path)
+    if plan_currency is not None:
+        return Source("derive", op="minor_units", paths=paths, digits=minor_digits(plan_currency),
+                      currency=plan_currency, currency_path=currency_path)
+    if currency_path is None:
+        raise PlanError(
+            f"{name!r} is in minor units of which currency? (JPY has none, USD cents, KWD thousandths)",
+            where=marked.where(f"{ptr}/derive"),
+            hint="add currency: USD at the top of the plan, or here currency: JPY (a code), "
+                 "currency: cart.currency (a path to the page's code) or digits: 2; "
+                 "Shopify's amounts are hundredths in every currency, JPY too (digits: 2)",
+        )
+    return Source("derive", op="minor_units", paths=paths, digits=2, currency_path=currency_path)
+
+
+def _property(name: str, spec: dict, ptr: str, marked: Marked, currency: str | None) -> Property:
     kind = spec["type"]
     sources = [s for s in ("from", "value", "derive", "properties") if s in spec]
     if kind == "object" and "item" in spec:
@@ -298,13 +388,12 @@ def _property(name: str, spec: dict, ptr: str, marked: Marked) -> Property:
                 where=marked.where(ptr),
                 hint="e.g. from: cart.items, item: {ProductID: {type: string, from: line.product_id}}",
             )
-        children = _properties(spec["item"], f"{ptr}/item", marked)
+        children = _properties(spec["item"], f"{ptr}/item", marked, currency)
     if kind == "object" and "properties" in spec:
-        children = _properties(spec["properties"], f"{ptr}/properties", marked)
+        children = _properties(spec["properties"], f"{ptr}/properties", marked, currency)
     source_key = sources[0]
     if source_key == "from":
-        paths = spec["from"] if isinstance(spec["from"], list) else [spec["from"]]
-        source = Source("path", paths=tuple(paths))
+        source = Source("path", paths=_paths(spec["from"], f"{ptr}/from", marked))
     elif source_key == "value":
         source = Source("value", value=spec["value"])
     elif source_key == "properties":
@@ -314,13 +403,15 @@ def _property(name: str, spec: dict, ptr: str, marked: Marked) -> Property:
         ops = [op for op in DERIVED_TYPES if op in derive]
         if len(ops) != 1:
             raise PlanError(
-                "derive needs exactly one of union, sum, count, format" + (f" (found {', '.join(ops)})" if ops else ""),
+                f"derive needs exactly one of {', '.join(DERIVED_TYPES)}" + (f" (found {', '.join(ops)})" if ops else ""),
                 where=marked.where(f"{ptr}/derive"),
                 hint="e.g. derive: {union: [event.Items[].ProductCategories]}",
             )
         op = ops[0]
-        if "digits" in derive and op != "sum":
-            raise PlanError("digits: only applies to sum", where=marked.where(f"{ptr}/derive/digits", key=True), hint="remove digits:")
+        if "digits" in derive and op not in ("sum", "minor_units"):
+            raise PlanError("digits: only applies to sum and minor_units", where=marked.where(f"{ptr}/derive/digits", key=True), hint="remove digits:")
+        if "currency" in derive and op != "minor_units":
+            raise PlanError("currency: only applies to minor_units", where=marked.where(f"{ptr}/derive/currency", key=True), hint="remove currency:")
         if DERIVED_TYPES[op] != kind:
             raise PlanError(
                 f"derive {op} gives a {DERIVED_TYPES[op]}, but {name!r} is declared {kind}",
@@ -333,9 +424,14 @@ def _property(name: str, spec: dict, ptr: str, marked: Marked) -> Property:
             source = Source("derive", op="format", template=template, parts=parts,
                             paths=tuple(p for k, p in parts if k == "path"))
         elif op == "union":
-            source = Source("derive", op="union", paths=tuple(derive["union"]))
+            source = Source("derive", op="union", paths=_paths(derive["union"], f"{ptr}/derive/union", marked))
+        elif op == "minor_units":
+            source = _minor_units(name, derive, ptr, marked, currency)
+        elif op == "absolute_url":
+            source = Source("derive", op=op, paths=_paths(derive[op], f"{ptr}/derive/{op}", marked))
         else:
-            source = Source("derive", op=op, paths=(derive[op],), digits=int(derive.get("digits", 2)))
+            source = Source("derive", op=op, paths=_paths(derive[op], f"{ptr}/derive/{op}", marked),
+                            digits=int(derive.get("digits", 2)))
     if "default" in spec and source_key == "properties":
         raise PlanError("an object built from properties: takes no default (each nested property can have its own)",
                         where=marked.where(f"{ptr}/default", key=True), hint="move default: into the nested properties")

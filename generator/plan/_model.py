@@ -29,9 +29,11 @@ LINE_ROOT = "line"
 PAGE_FIELDS = ("url", "path", "title", "referrer")
 RESERVED_INPUTS = frozenset(RUNTIME_ROOTS + (LINE_ROOT, "constructor"))  # constructor: every JS object has one
 #: What each derivation yields, to check it against the declared type.
-DERIVED_TYPES = {"union": "string_list", "sum": "number", "count": "number", "format": "string"}
+DERIVED_TYPES = {
+    "union": "string_list", "sum": "number", "count": "number", "format": "string",
+    "minor_units": "number", "absolute_url": "string",
+}
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-PATH_SEGMENT = re.compile(r"^[^.\[\]|]+(\[\])?\Z")
 #: Words JavaScript will not take as a parameter or variable name (strict mode, ES5 and later).
 JS_RESERVED = frozenset(
     "arguments await break case catch class const continue debugger default delete do else enum "
@@ -59,13 +61,19 @@ class Source:
     """Where a property's value comes from. ``kind`` is path, value, derive or properties."""
 
     kind: str
+    #: canonical paths (``product.variants.0.sku``; `_paths.shown` writes them as the plan does)
     paths: tuple[str, ...] = ()
     value: Any = None
-    op: str | None = None  # union, sum, count, format
+    op: str | None = None  # union, sum, count, format, minor_units, absolute_url
+    #: sum: the digits each value is rounded to; minor_units: the minor unit's digits (the
+    #: fallback when a currency path gives no code)
     digits: int = 2
     template: str | None = None
     #: format: the template split into ("text", s) and ("path", p) parts
     parts: tuple[tuple[str, str], ...] = ()
+    #: minor_units: the ISO 4217 code the digits come from, or a path to the page's code
+    currency: str | None = None
+    currency_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,8 @@ class Plan:
     public_key: str | None
     events: tuple[Event, ...]
     samples: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: the plan's ISO 4217 code (``currency:``): the digits of its minor_units derivations
+    currency: str | None = None
     is_default: bool = False
     marked: Marked | None = field(default=None, compare=False, hash=False, repr=False)
 
@@ -159,7 +169,7 @@ class Plan:
 
 
 def _source_paths(source: Source) -> tuple[str, ...]:
-    return source.paths
+    return source.paths + ((source.currency_path,) if source.currency_path else ())
 
 
 def dependency_order(props: tuple[Property, ...], marked: Marked | None = None) -> tuple[Property, ...]:

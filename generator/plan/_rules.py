@@ -15,9 +15,10 @@ from typing import Any
 
 from klaviyo_snippets.generator.keys import PRIVATE_KEY_IN_TEXT, is_public_key, looks_private
 from klaviyo_snippets.generator.plan._model import (
-    BUNDLE_NAMES, JS_RESERVED, LINE_ROOT, PAGE_FIELDS, PATH_SEGMENT, PLACEHOLDER, RESERVED_INPUTS,
+    BUNDLE_NAMES, JS_RESERVED, LINE_ROOT, PAGE_FIELDS, PLACEHOLDER, RESERVED_INPUTS,
     Event, Plan, PlanError, Property, dependency_order,
 )
+from klaviyo_snippets.generator.plan._paths import SYNTAX, parse_path, shown
 from klaviyo_snippets.generator.plan._yamlmarks import Marked, escape_pointer
 
 __all__ = [
@@ -168,9 +169,11 @@ def format_parts(template: str, ptr: str, marked: Marked) -> tuple[tuple[str, st
     for match in PLACEHOLDER.finditer(template):
         if match.start() > pos:
             parts.append(("text", template[pos:match.start()]))
-        path = match.group(1).strip()
-        if not path or not all(PATH_SEGMENT.match(seg) for seg in path.split(".")):
-            raise PlanError(f"{{{match.group(1)}}} is not a path", where=marked.where(ptr), hint="write placeholders like {checkout.id} or {now}")
+        try:
+            path = parse_path(match.group(1).strip())
+        except ValueError as err:
+            raise PlanError(f"{{{match.group(1)}}} is not a path: {err}", where=marked.where(ptr),
+                            hint=f"write placeholders like {{checkout.id}} or {{now}}; {SYNTAX}") from None
         parts.append(("path", path))
         pos = match.end()
     if pos < len(template):
@@ -288,15 +291,22 @@ def _without_inner_lists(selector: str, inner: list[str]) -> str:
 def _check_scope(props: tuple[Property, ...], roots: set[str], marked: Marked, event: Event) -> None:
     names = {p.name for p in props}
     for prop in props:
-        for index, path in enumerate(prop.source.paths):
+        paths = prop.source.paths + ((prop.source.currency_path,) if prop.source.currency_path else ())
+        for index, path in enumerate(paths):
             head = path.split(".", 1)[0].removesuffix("[]")
             ptr = prop.pointer + _path_pointer(prop, index)
+            if index == len(prop.source.paths) and head not in roots | {"event"}:  # a currency path
+                raise PlanError(
+                    f"currency: {shown(path)!r} is neither an ISO 4217 code nor a path",
+                    where=marked.where(ptr),
+                    hint="write a code in capitals (USD, JPY), or a path starting with an input (cart.currency)",
+                )
             if head == "event":
                 rest = path.split(".", 1)[1] if "." in path else ""
                 target = rest.split(".", 1)[0].removesuffix("[]")
                 if target not in names:
                     raise PlanError(
-                        f"{path!r} reads event.{target}, which is not a property here",
+                        f"{shown(path)!r} reads event.{target}, which is not a property here",
                         where=marked.where(ptr),
                         hint=f"{closest(target, names)}event. reads a sibling property of the same payload",
                     )
@@ -310,13 +320,13 @@ def _check_scope(props: tuple[Property, ...], roots: set[str], marked: Marked, e
                 if head == LINE_ROOT:
                     where_hint = "line only exists inside a line_items property's item:"
                 raise PlanError(
-                    f"unknown path root {head!r} in {path!r}",
+                    f"unknown path root {head!r} in {shown(path)!r}",
                     where=marked.where(ptr),
-                    hint=f"{closest(head, roots | {'event'})}{where_hint}; or add {head!r} to the event's inputs",
+                    hint=f"{closest(head, roots | {'event'})}{where_hint}; or add {head!r} to the event's inputs. {SYNTAX}",
                 )
             if head == "page" and "." in path and path.split(".")[1].removesuffix("[]") not in PAGE_FIELDS:
                 raise PlanError(
-                    f"{path!r}: page has no field {path.split('.')[1]!r}",
+                    f"{shown(path)!r}: page has no field {path.split('.')[1]!r}",
                     where=marked.where(ptr),
                     hint=f"{closest(path.split('.')[1], PAGE_FIELDS)}page has {', '.join(PAGE_FIELDS)}",
                 )
@@ -331,10 +341,14 @@ def _check_scope(props: tuple[Property, ...], roots: set[str], marked: Marked, e
 
 def _path_pointer(prop: Property, index: int) -> str:
     src = prop.source
+    if index == len(src.paths):
+        return "/derive/currency"
     if src.kind == "path":
         return "/from" + (f"/{index}" if len(src.paths) > 1 else "")
     if src.op == "union":
         return f"/derive/union/{index}"
+    if src.op in ("minor_units", "absolute_url"):
+        return f"/derive/{src.op}" + (f"/{index}" if len(src.paths) > 1 else "")
     if src.op:
         return f"/derive/{src.op}"
     return ""

@@ -2,7 +2,8 @@
 
 This mirrors the runtime in ``snippets/templates/bundle.js.j2`` rule for rule (paths, type
 coercion, derived values, required checks, warning texts). The docs show its results as each
-event's sample payload, and the tests check that node, running the generated bundle, agrees.
+event's sample payload, `generate` warns with it when a sample gives a mapped property no value
+(`sample_warnings`), and the tests check that node, running the generated bundle, agrees.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from klaviyo_snippets.generator.plan._model import Event, Property, dependency_order
+from klaviyo_snippets.generator.plan._currencies import minor_digits
+from klaviyo_snippets.generator.plan._model import Event, Plan, Property, dependency_order
+from klaviyo_snippets.generator.plan._paths import shown
 
-__all__ = ["evaluate", "Outcome", "js_number_string", "convert"]
+__all__ = ["evaluate", "Outcome", "js_number_string", "convert", "sample_warnings"]
 
 _INVALID = object()  # a value present but of the wrong type (JS: the sentinel X)
 _NUMERIC = re.compile(r"^[ \t]*-?[0-9]+(\.[0-9]+)?[ \t]*\Z")
 _LIST_SPLIT = re.compile(r"[,\n]")
+#: absolute_url: a URL with a scheme is absolute; the page's scheme, authority, path and query.
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:", re.I | re.A)
+_BASE = re.compile(r"([a-z][a-z0-9+.-]*:)(//[^/?#]*)([^?#]*)(\?[^#]*)?", re.I | re.A)
 # String.prototype.trim's whitespace: WhiteSpace and LineTerminator of ECMAScript.
 _JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 
@@ -34,6 +40,9 @@ class Outcome:
     metric: str | None
     payload: dict | None
     warnings: list[str] = field(default_factory=list)
+    #: properties whose source gave no value (before any default) or one of the wrong type:
+    #: (name as in warnings, e.g. ``Items[1].SKU``, the property, "nothing" or "the wrong type")
+    gaps: list[tuple[str, Property, str]] = field(default_factory=list)
 
     @property
     def sent(self) -> bool:
@@ -228,6 +237,47 @@ def _sum(value: Any, digits: int) -> Any:
     return _tidy(total / scale)
 
 
+def _minor_units(value: Any, digits: int, code: Any) -> Any:
+    """An amount in minor units as a major-unit number, exactly: JavaScript's digits of the number
+    with the decimal point moved (1999 with 2 digits reads "1999e-2", 19.99), so no binary
+    floating-point division or multiplication can drift. A text code's ISO 4217 digits win (2
+    for a code not in the exceptions); without one, `digits`."""
+    if isinstance(code, str) and code.strip(_JS_SPACE):
+        digits = minor_digits(code.strip(_JS_SPACE).upper())
+    if _empty(value):
+        return None
+    n = _coerce("number", value)
+    if n is _INVALID:
+        return _INVALID
+    mantissa, _, exponent = js_number_string(n).partition("e")
+    return _tidy(float(f"{mantissa}e{int(exponent or 0) - digits}"))
+
+
+def _absolute_url(value: Any, base: Any) -> Any:
+    """A URL made absolute against the page's URL `base`, by the runtime's rules: kept when it
+    has a scheme (or the page has no scheme and host); ``//host/x`` takes the page's scheme, ``/x``
+    its origin, ``?q`` its path, ``#f`` its path and query, anything else its folder."""
+    text = _coerce("string", value)
+    if text is None or text is _INVALID:
+        return text
+    text = text.strip(_JS_SPACE)
+    if not text:
+        return None
+    page = _BASE.match(base) if isinstance(base, str) else None
+    if _SCHEME.match(text) or page is None:
+        return text
+    scheme, authority, path, query = page.group(1), page.group(2), page.group(3) or "/", page.group(4) or ""
+    if text.startswith("//"):
+        return scheme + text
+    if text.startswith("/"):
+        return scheme + authority + text
+    if text.startswith("?"):
+        return scheme + authority + path + text
+    if text.startswith("#"):
+        return scheme + authority + path + query + text
+    return scheme + authority + path[:path.rfind("/") + 1] + text
+
+
 def _count(value: Any) -> Any:
     if value is None:
         return None
@@ -247,18 +297,19 @@ def _format(texts: list[str], values: list) -> Any:
 
 
 class _Scope:
-    def __init__(self, roots: dict, label: str, prefix: str, missing: list, warnings: list):
+    def __init__(self, roots: dict, label: str, prefix: str, missing: list, warnings: list, gaps: list):
         self.roots = roots
         self.label = label
         self.prefix = prefix
         self.missing = missing
         self.warnings = warnings
+        self.gaps = gaps
         self.event: dict[str, Any] = {}
 
     def child(self, prefix: str, extra: dict | None = None) -> "_Scope":
         roots = dict(self.roots)
         roots.update(extra or {})
-        scope = _Scope(roots, self.label, prefix, self.missing, self.warnings)
+        scope = _Scope(roots, self.label, prefix, self.missing, self.warnings, self.gaps)
         return scope
 
     def get(self, path: str) -> Any:
@@ -290,6 +341,11 @@ def _value(prop: Property, scope: _Scope) -> Any:
         v = _sum(scope.get(src.paths[0]), src.digits)
     elif src.op == "count":
         v = _count(scope.get(src.paths[0]))
+    elif src.op == "minor_units":
+        code = scope.get(src.currency_path) if src.currency_path else None
+        v = _minor_units(_first(*(scope.get(p) for p in src.paths)), src.digits, code)
+    elif src.op == "absolute_url":
+        v = _absolute_url(_first(*(scope.get(p) for p in src.paths)), scope.get("page.url"))
     elif src.op == "format":
         texts, values, pending = [], [], ""
         for kind, part in src.parts:
@@ -304,6 +360,8 @@ def _value(prop: Property, scope: _Scope) -> Any:
     else:
         raise AssertionError(src)
     if src.kind != "value" and _empty(v):
+        if src.kind != "properties":
+            scope.gaps.append((scope.prefix + prop.name, prop, "nothing"))
         v = prop.default if prop.has_default else None  # empty text and empty lists count as missing
     if prop.type == "line_items" and isinstance(v, list):
         lines = []
@@ -318,6 +376,7 @@ def _set(scope: _Scope, prop: Property, v: Any) -> None:
     x = v if v is _INVALID else _coerce(prop.type, v)
     if x is _INVALID:
         scope.warnings.append(f"{scope.label}: {scope.prefix}{prop.name} has the wrong type")
+        scope.gaps.append((scope.prefix + prop.name, prop, "the wrong type"))
         x = None
     scope.event[prop.name] = x
 
@@ -342,9 +401,38 @@ def evaluate(event: Event, roots: dict[str, Any], *, now: int | None = None) -> 
     base["now"] = roots.get("now", now if now is not None else int(time.time()))
     warnings: list[str] = []
     missing: list[str] = []
-    scope = _Scope(base, event.label, "", missing, warnings)
+    gaps: list[tuple[str, Property, str]] = []
+    scope = _Scope(base, event.label, "", missing, warnings, gaps)
     payload = _build(event.properties, scope)
     if missing:
         warnings.append(f"{event.label}: not sent, missing {', '.join(missing)}")
-        return Outcome(event.method, event.metric, None, warnings)
-    return Outcome(event.method, event.metric, payload, warnings)
+        return Outcome(event.method, event.metric, None, warnings, gaps)
+    return Outcome(event.method, event.metric, payload, warnings, gaps)
+
+
+def sample_warnings(plan: Plan) -> list[str]:
+    """What each event's sample does not provide: one line per property the plan maps (from a
+    path or a derivation) whose source gives nothing (a default does not count), or a value of
+    the wrong type, for the sample: ``Viewed Product: sample gives nothing for SKU
+    (product.variants[0].sku)``. A line item's property is named once, at the first line that
+    lacks it."""
+    out: list[str] = []
+    for event in plan.events:
+        roots = plan.sample_roots(event)
+        if roots is None:
+            continue
+        seen: set[str] = set()
+        for name, prop, what in evaluate(event, roots, now=0).gaps:
+            general = re.sub(r"\[\d+\]", "[]", name)
+            if general in seen:
+                continue
+            seen.add(general)
+            out.append(f"{event.label}: sample gives {what} for {name} ({_source_text(prop)})")
+    return out
+
+
+def _source_text(prop: Property) -> str:
+    src = prop.source
+    if src.op == "format":
+        return f"format {src.template}"
+    return " or ".join(shown(p) for p in src.paths)

@@ -41,6 +41,10 @@ MAX_DEPTH = 100
 #: The tags a plan may write: those YAML gives plain values anyway ("!" forces text).
 _TAGS = frozenset({"!"} | {"tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "seq", "map")})
 
+#: What YAML refuses to read (PyYAML's reader, libyaml alike): control characters but tab and
+#: line breaks, and the noncharacters U+FFFE, U+FFFF.
+_NOT_YAML = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
 # libyaml's parser when PyYAML was built with it: ten times faster on a large plan.
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -130,6 +134,14 @@ class Marked:
 
 
 def load_yaml(path: Path) -> Marked:
+    if "\0" in str(path):  # no file system takes one; open() raises ValueError
+        at = str(path).index("\0") + 1
+        raise UserError(
+            f"the plan's path {printable(str(path))} holds a NUL character (at character {at}); "
+            "no file can have that name",
+            where="--plan",
+            hint="pass --plan with the path of your plan's YAML file",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -152,6 +164,16 @@ def load_yaml(path: Path) -> Marked:
             f"cannot read the tracking plan {path}: {err.strerror}",
             hint="check the file's permissions (it must be readable by you), or pass another --plan",
         ) from None
+    bad = _NOT_YAML.search(text)
+    if bad:
+        at = bad.start()
+        raise UserError(
+            f"the character U+{ord(bad.group()):04X} is not allowed in YAML (of the control characters, "
+            "only tab and line breaks are)",
+            where=printable(f"{path}:{text.count(chr(10), 0, at) + 1}:{at - text.rfind(chr(10), 0, at)}"),
+            hint="remove it: a plan is text; a NUL usually means the file was saved in another "
+                 "encoding (UTF-16) or binary format, other control characters were pasted invisibly",
+        )
     try:
         data = _fast_load(text)
     except Exception:  # anything unusual, and every error: the general way decides and explains
@@ -183,6 +205,9 @@ def load_yaml(path: Path) -> Marked:
         if mark and "\t" in _indentation(text, mark.line):
             problem = "tabs are not allowed for indentation in YAML; use spaces"
             hint = "replace the tabs at the start of this line with spaces (and set your editor to indent with spaces)"
+        elif mark and re.search(r"[^\s\[{,]\[[0-9]*\]", _line(text, mark.line)):
+            hint = ("inside { } or [ ], quote a path with an index or []: "
+                    "{type: string, from: \"product.variants[0].sku\"}")
         raise UserError(f"YAML syntax error: {problem}", where=where, hint=hint) from None
     except yaml.YAMLError as err:
         raise UserError(printable(f"YAML error: {err}"), where=printable(str(path))) from None
@@ -277,10 +302,15 @@ def _too_deep(path: Path, mark, alias: str | None = None) -> UserError:
     )
 
 
+def _line(text: str, line: int) -> str:
+    """A 0-based line of the text ("" past its end)."""
+    lines = text.splitlines()
+    return lines[line] if line < len(lines) else ""
+
+
 def _indentation(text: str, line: int) -> str:
     """The leading blanks (spaces and tabs) of a 0-based line of the text."""
-    lines = text.splitlines()
-    row = lines[line] if line < len(lines) else ""
+    row = _line(text, line)
     return row[: len(row) - len(row.lstrip(" \t"))]
 
 

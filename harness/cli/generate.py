@@ -1,10 +1,13 @@
-"""`klaviyo-snippets generate`: the tracking plan in, JavaScript, types and docs out; prints what it
-wrote and what shoppers download. Exit codes: 0 done or current, 1 stale with --check (a mistake
-in the plan or the options is a `UserError`, exit 2)."""
+"""`klaviyo-snippets generate [--target TARGET]`: the tracking plan in, JavaScript, types and
+docs out (or a platform's own files, into a theme's or plugin's folder); prints what it
+wrote and what shoppers download, and on stderr a warning for each sample that gives a mapped
+property no value. Exit codes: 0 done or current, 1 stale with --check (a mistake in the plan or
+the options is a `UserError`, exit 2)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 __all__ = ["configure_parser", "run"]
@@ -26,7 +29,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         help="your Klaviyo public API key (6-character company id); overrides the plan's public_key. "
         "Never a private key (pk_...)",
     )
-    parser.add_argument("--out", metavar="DIR", type=Path, default=Path("dist"), help="output folder (default: dist)")
+    parser.add_argument(
+        "--target", metavar="TARGET", default="plain",
+        help="the layout to write: plain (the default: JavaScript, TypeScript, HTML snippets and docs), "
+        "shopify (a theme's snippets/klaviyo-*.liquid, assets/ and a checkout pixel), bigcommerce (a Stencil "
+        "theme's templates/components/klaviyo/ partials and assets/), or woocommerce (a WordPress plugin "
+        "folder); every target but plain writes into the folder given with --out",
+    )
+    parser.add_argument("--out", metavar="DIR", type=Path, default=None,
+                        help="output folder (default: dist; with a platform --target, the theme's or plugin's folder, required)")
     parser.add_argument(
         "--check", action="store_true",
         help="write nothing; exit 1 with a summary of the differences when DIR is not what the plan generates, 0 when current",
@@ -54,15 +65,21 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from klaviyo_snippets.generator.codegen import BUNDLE, LOADER, generate
+    from klaviyo_snippets.generator.codegen import generate, get_target
+    from klaviyo_snippets.generator.errors import printable
 
     result = generate(
         args.plan, args.out, public_key=args.public_key, check=args.check,
-        csp_nonce=args.csp_nonce, inline=args.inline, assets_url=args.assets_url,
+        csp_nonce=args.csp_nonce, inline=args.inline, assets_url=args.assets_url, target=args.target,
     )
+    for warning in result.warnings:  # not errors: stderr, and the exit status is unchanged
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    if result.warnings:
+        print("  hint: the samples (under samples:) and the plan's paths disagree; fix whichever is wrong, "
+              "so the docs, the preview and the tests show real values", file=sys.stderr)
     files = result.manifest["files"]
     plan_name = result.manifest["plan"]["path"]
-    where = f"{args.out}/"
+    where = f"{result.out_dir}/"
     if args.check:
         if result.current:
             print(f"{where} is current: {len(files) + 1} files match the {plan_name} plan")
@@ -87,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  removed {name}")
     for name in result.kept:
         print(f"  kept    {name} (no longer generated, but edited since: delete it yourself if you do not need it)")
-    loader = files[f"{LOADER}.min.js"]
-    bundle = files[f"{BUNDLE}.min.js"]
     # Our own size budget is checked by benchmarks/bench_bytes.py, not here: a user can act on
     # the sizes (a plan without triggers gets a smaller bundle), not on a target of ours.
-    print(
-        f"shoppers download: {LOADER}.min.js {_size(loader['bytes'])} ({_size(loader['gzip_bytes'])} gzip); "
-        f"{BUNDLE}.min.js {_size(bundle['bytes'])} ({_size(bundle['gzip_bytes'])} gzip)",
-    )
+    target = get_target(args.target)
+    download = [(name, files[name]) for name in target.downloads if name in files]
+    print("shoppers download: " + "; ".join(
+        f"{name.rpartition('/')[2]} {_size(facts['bytes'])} ({_size(facts['gzip_bytes'])} gzip)" for name, facts in download))
+    if target.next_step:
+        print("next: " + target.next_step.replace("{out}", str(result.out_dir)))
     return 0

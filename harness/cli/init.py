@@ -1,8 +1,11 @@
-"""`klaviyo-snippets init [PLAN]`: start a tracking plan from the one that ships with the tool.
+"""`klaviyo-snippets init [--platform NAME] [PLAN]`: start a tracking plan from one that ships with
+the tool.
 
-It copies the default plan (every onsite event of Klaviyo's guide) and its JSON Schema beside it,
-so the plan's `# yaml-language-server: $schema=./plan.schema.json` line works in an editor. It
-never overwrites a file: a plan you already have is worth more than a fresh copy.
+It copies the default plan (every onsite event of Klaviyo's guide), or with ``--platform`` the
+preset mapped onto that platform's own objects (``shopify``: money converted from cents, URLs
+made absolute; `generate --target shopify` writes the theme's files from it), and the JSON Schema
+beside it, so the plan's `# yaml-language-server: $schema=./plan.schema.json` line works in an
+editor. It never overwrites a file: a plan you already have is worth more than a fresh copy.
 """
 
 from __future__ import annotations
@@ -22,9 +25,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                           "with its JSON Schema beside it, to edit for your platform.")
     parser.add_argument("plan", nargs="?", default="plan.yaml", metavar="PLAN",
                         help="where to write the plan (default: plan.yaml); plan.schema.json goes beside it")
+    parser.add_argument("--platform", metavar="NAME", default=None,
+                        help="start from the preset for a platform, mapped onto its own objects: "
+                        "shopify (then: generate --target shopify --out THEME_DIR)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from klaviyo_snippets.generator.codegen import preset_path
+
+    source = default_plan_path() if args.platform is None else preset_path(args.platform)
     plan = Path(args.plan)
     schema = plan.parent / "plan.schema.json"
     try:
@@ -35,11 +44,17 @@ def run(args: argparse.Namespace) -> int:
         if not plan.parent.is_dir():
             raise UserError(f"the folder {plan.parent} does not exist", hint="create it first, or choose another path")
         schema.write_bytes(schema_path().read_bytes())
-        plan.write_bytes(default_plan_path().read_bytes())
+        # A preset lives one folder below the schema; the copy sits beside it.
+        plan.write_bytes(source.read_bytes().replace(b"$schema=../plan.schema.json", b"$schema=./plan.schema.json", 1))
     except (OSError, ValueError) as error:  # ValueError: a NUL in the path
         where = getattr(error, "filename", None) or args.plan
         why = getattr(error, "strerror", None) or str(error)
         raise UserError(f"cannot write {where!r}: {why}", hint="choose a shorter or plainer path") from None
+    if args.platform is not None:
+        print(f"wrote {plan} (the {args.platform} preset) and {schema} (its JSON Schema)", file=sys.stdout)
+        print(f"next: klaviyo-snippets generate --target {args.platform} --plan {plan} --public-key <YOUR_PUBLIC_KEY> "
+              f"--out <THEME_DIR>\n  (klaviyo-snippets docs {args.platform} says where each file goes)", file=sys.stdout)
+        return 0
     print(f"wrote {plan} (the built-in plan) and {schema} (its JSON Schema)", file=sys.stdout)
     print(f"next: change the paths under `from:` to your platform's field names, then\n"
           f"  klaviyo-snippets generate --plan {plan} --public-key <YOUR_PUBLIC_KEY>", file=sys.stdout)

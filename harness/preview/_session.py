@@ -2,7 +2,8 @@
 
 The stand-in keeps requests, events (each with its judgement), diagnostics from its onsite script
 and profiles apart (docs/stub.md). The inspector wants one line per event or request, newest
-first, each with its metric, status and reasons, the request as Klaviyo received it, the profile
+first, each with its metric, status and reasons (and a good event's lint `warnings`: accepted,
+but not as meant), the request as Klaviyo received it, the profile
 it belongs to and the generated snippet that produced it. `build_entries` does that join; it is
 pure (plain data in, plain data out) so it is tested without a server.
 
@@ -186,6 +187,7 @@ def build_entries(
             "subject": _value_subject(e.get("value")),
             "status": e.get("status"),
             "reasons": e.get("reasons") or [],
+            "warnings": e.get("warnings") or [],  # the stand-in's lint: accepted, but not as meant
             "request": _request_view(req),
             "http_status": response.get("status", e.get("http_status")),
             "body": req.get("body") if req else e.get("body"),

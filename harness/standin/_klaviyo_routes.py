@@ -13,6 +13,7 @@ from aiohttp import web
 
 from klaviyo_snippets.harness.standin import wire
 from klaviyo_snippets.harness.standin._limits import Faults
+from klaviyo_snippets.harness.standin._lint import event_warnings
 from klaviyo_snippets.harness.standin._responses import (
     CORS, DOCUMENT, JSONAPI, PREFLIGHT, HungUp, read_limited, reply_error, reply_json, reply_throttled,
 )
@@ -175,7 +176,8 @@ class KlaviyoRoutes:
 
     def _event(self, request, rec, path, payload, found, company) -> web.Response:
         attrs = payload["data"]["attributes"]
-        self._accept_event(rec, path, attrs, attrs["profile"]["data"], company, found.late, payload)
+        self._accept_event(rec, path, attrs, attrs["profile"]["data"], company, found.late, payload,
+                           "/data/attributes")
         return web.Response(status=202)
 
     def _bulk(self, request, rec, path, payload, found, company) -> web.Response:
@@ -185,7 +187,8 @@ class KlaviyoRoutes:
         for i, entry in enumerate(entries):
             prefix = f"/data/attributes/events/data/{i}/"
             late = [p for p in found.late if p.pointer.startswith(prefix)] + repeated
-            self._accept_event(rec, path, entry["attributes"], attrs["profile"]["data"], company, late, entry)
+            self._accept_event(rec, path, entry["attributes"], attrs["profile"]["data"], company, late, entry,
+                               prefix + "attributes")
         return web.Response(status=202)
 
     def _profile(self, request, rec, path, payload, found, company) -> web.Response:
@@ -252,8 +255,9 @@ class KlaviyoRoutes:
         )
 
     def _accept_event(self, rec: dict, path: str, attrs: dict, profile_data: dict, company: str | None,
-                      late: list[wire.Problem], body: object) -> None:
-        """A valid event: resolve its profile, dedup it, judge it, record it. Answered 202."""
+                      late: list[wire.Problem], body: object, pointer: str) -> None:
+        """A valid event: resolve its profile, dedup it, judge it, record it. Answered 202. A good
+        one also gets the stand-in's advice (`_lint`, at `pointer`, where its attributes are)."""
         reasons = [p.to_reason() for p in late]
         metric = wire.metric_name(attrs)
         client = path.startswith("/client/")
@@ -290,7 +294,8 @@ class KlaviyoRoutes:
                 "value": attrs.get("value"),
                 "value_currency": attrs.get("value_currency"),
                 "time": attrs.get("time"),
-                "body": body,
+                **({"warnings": event_warnings(metric, attrs, pointer)} if status == "good" else {}),
+                "body": body,  # last: the store splices the request's own JSON in here
             }
         )
 

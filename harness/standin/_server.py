@@ -13,10 +13,12 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 
 from klaviyo_snippets.harness.standin import wire
+from klaviyo_snippets.harness.standin._expect import MISSING, expect_event, keywords_checked
 from klaviyo_snippets.harness.standin._inspection import Inspection
 from klaviyo_snippets.harness.standin._klaviyo_routes import KlaviyoRoutes
 from klaviyo_snippets.harness.standin._loopthread import LoopThread, serve_until_interrupted
@@ -158,11 +160,35 @@ class StubKlaviyo:
                 return result
             self.sleep(0.01)
 
-    def expect_event(self, metric: str, **expected) -> dict:
-        """Wait for an event and return it; on a miss, AssertionError with a diff (see klaviyo_snippets.harness.standin._expect)."""
-        from klaviyo_snippets.harness.standin._expect import expect_event
+    @keywords_checked
+    def expect_event(self, metric: str, *, properties: Mapping | None = None, exact: bool = False,
+                     value: object = MISSING, unique_id: object = MISSING, profile: Mapping | None = None,
+                     status: str | None = "good", timeout: float = 5.0) -> dict:
+        """Wait for the first event matching every expectation given, and return its record.
 
-        return expect_event(self, metric, **expected)
+        metric      the metric name as sent, e.g. "Viewed Product" (Active on Site is "__activity__").
+        properties  a dict the event's properties must include: each key present, each value equal
+                    (as JSON values: 1 equals 1.0, true does not equal 1). Other keys may be there.
+        exact       True: the properties must be exactly `properties`, apart from the `$`-keys the
+                    onsite script adds to every event ($use_ip, $is_session_activity) unless you
+                    list them; a `$`-key you list is compared. Needs `properties` ({} for none).
+        value       the event's value (`$value` on the page); not checked unless given.
+        unique_id   the event's unique_id (`$event_id` on the page); not checked unless given.
+        profile     a dict the profile the stand-in resolved must include, e.g. {"email": ...}.
+        status      "good" (the default), "bad", "duplicate", "dropped", or None for any.
+        timeout     seconds to wait (events arrive asynchronously).
+
+        Returns the event record (`body` is the JSON:API body exactly as Klaviyo received it).
+        On a miss, AssertionError listing the closest events with their differences, the
+        properties that did arrive on events of the metric, the events of the metric the page
+        dropped (with who dropped them and why) and the warnings about them, the requests the
+        stand-in refused, and what else the page reported. It fails before the timeout once
+        events of the metric are in, none matches and the stand-in is idle (nothing new for
+        1.5 s, no request being answered or to be retried), and says so.
+        A keyword it does not take is a TypeError naming the closest one it does.
+        """
+        return expect_event(self, metric, properties=properties, exact=exact, value=value, unique_id=unique_id,
+                            profile=profile, status=status, timeout=timeout)
 
     def traffic(self) -> dict:
         """Everything recorded and still kept, as one JSON-ready dict (saved next to a failed test);

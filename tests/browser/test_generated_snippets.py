@@ -194,9 +194,9 @@ def test_a_held_form_is_submitted_with_its_buttons_name_and_value(klaviyo_shop, 
     assert_guide_payload(klaviyo_stub, "Searched Site", profile)
 
 
-def test_a_button_with_its_own_formaction_is_left_to_the_browser(klaviyo_shop, klaviyo_stub):
-    # The snippets cannot resubmit as such a button would (formaction, formmethod...): the
-    # browser submits it itself, where the button says.
+def test_a_button_with_its_own_formaction_still_submits_where_the_button_says(klaviyo_shop, klaviyo_stub):
+    # The hold resubmits with requestSubmit(button), so the browser applies formaction,
+    # formmethod... as it would have (tests/browser/test_navigation_hold.py checks the event).
     page = storefront("searched-site").replace(
         '<button type="submit">Send</button>', '<button type="submit" formaction="/results.html">Send</button>')
     p = klaviyo_shop.page

@@ -147,3 +147,23 @@ def _left_behind(marker: str, wait: float = 5.0) -> list[str]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.1)
+
+
+def test_a_page_that_hangs_the_browser_costs_the_other_lanes_nothing(tmp_path, lane):
+    """Issue 13: pages run in lanes sharing one browser. A page stuck in a loop makes the browser
+    go (it is killed, never asked); the pages the other lane had open in it run again in the
+    next browser, each reported once, as if nothing had happened."""
+    (tmp_path / "spin.html").write_text(page("klaviyo.identify({email: 'ann@example.com'}).then(function () { while (true) {} });"))
+    names = [f"good{i}" for i in range(8)]
+    for name in names:
+        (tmp_path / f"{name}.html").write_text(page(
+            f"klaviyo.identify({{email: 'bob@example.com'}}); klaviyo.track('Viewed Product', {{ProductName: '{name}'}});"))
+
+    report = verify([str(tmp_path / "spin.html"), *(str(tmp_path / f"{n}.html") for n in names)], browser=lane,
+                    timeout=TIMEOUT, jobs=2)
+
+    [spin] = report.timed_out
+    assert spin["page"] == "https://shop.test/spin.html" and spin["ended"] == "its browser was killed"
+    assert report.page_errors == []
+    viewed = sorted((Path(e["visit"]).stem, e["status"]) for e in report.events if e["metric"] == "Viewed Product")
+    assert viewed == [(name, "good") for name in names]

@@ -175,8 +175,6 @@ def test_verify_timeout_must_be_a_positive_duration(capsys, value):
 
 
 def test_verify_options_that_would_be_ignored_are_refused(capsys):
-    assert main(["verify", "--plan", "plan.yaml", "page.html"]) == 2
-    assert "--plan only applies with --generated" in capsys.readouterr().err
     assert main(["verify", "--generated", "dist", "--click", "#Like"]) == 2
     assert "--click only applies to PAGE arguments" in capsys.readouterr().err
 

@@ -150,17 +150,6 @@ def command_lines(draw, files, commands: list[tuple[str, ...]], *, good_base: bo
     return command, argv
 
 
-def known_elsewhere(command: tuple[str, ...], argv: list[str]) -> bool:
-    """Tracebacks this fuzz found in commands outside the server-side ones, pinned below as
-    strict xfails (so they show until fixed) and left out of the fuzz: `generate` with a NUL or
-    a non-UTF-8 byte in a path, `init` with a name too long for the system."""
-    if command == ("generate",):
-        return any("\0" in a or any("\udc80" <= ch <= "\udcff" for ch in a) for a in argv)
-    if command == ("init",):
-        return any(len(part.encode("utf-8", "surrogateescape")) > 255 for a in argv for part in a.split("/"))
-    return False
-
-
 def run(argv: list[str], command: tuple[str, ...]) -> tuple[int, str]:
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
     stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
@@ -203,8 +192,6 @@ def setting(files, server, tmp_path_factory):
 
 
 def check(command: tuple[str, ...], argv: list[str]) -> None:
-    if known_elsewhere(command, argv):
-        return
     code, output = run(argv, command)
     assert code in (0, 1, 2), (argv, code, output[-2000:])
     assert "Traceback" not in output, (argv, output[-2000:])
@@ -266,17 +253,12 @@ def test_no_server_side_command_line_ends_in_a_traceback(setting):
     one()
 
 
-_STILL_A_TRACEBACK = pytest.mark.xfail(strict=True, raises=(ValueError, OSError, UnicodeEncodeError),
-                                       reason="found by the fuzz (issue 12), not fixed yet")
-
-
 @pytest.mark.parametrize("argv", [
-    pytest.param(["generate", "--plan", "a\0b"], id="generate-plan-nul",  # ValueError: embedded null byte
-                 marks=_STILL_A_TRACEBACK),
-    pytest.param(["generate", "--out", "\udcff-out"], id="generate-out-not-utf8",  # UnicodeEncodeError (manifest)
-                 marks=_STILL_A_TRACEBACK),
+    pytest.param(["generate", "--plan", "a\0b"], id="generate-plan-nul"),  # was ValueError: embedded null byte
+    pytest.param(["generate", "--out", "\udcff-out"], id="generate-out-not-utf8"),  # was UnicodeEncodeError (manifest)
     pytest.param(["init", "x" * 300], id="init-long-name"),  # was OSError: File name too long
     pytest.param(["init", "a\0b"], id="init-nul"),
+    pytest.param(["generate", "--out", "a\0b"], id="generate-out-nul"),
 ])
 def test_known_tracebacks_outside_the_server_side_commands(setting, argv):
     code, output = run(argv, tuple(argv[:1]))

@@ -1,7 +1,8 @@
 /*
  * klaviyo-snippets preview: the live inspector. Listens to /api/stream (server-sent events) and
- * lists each request Klaviyo received, newest first, with its judgement, body, headers, profile
- * and the generated snippet behind it.
+ * lists each request Klaviyo received, newest first, with its judgement (and the stand-in's lint
+ * warnings: accepted, but not as meant, each with its fix), body, headers, profile and the
+ * generated snippet behind it.
  *
  * Everything shown comes from shoppers' pages (event names, property values, reasons): it is
  * written with textContent only, never parsed as HTML.
@@ -144,6 +145,12 @@
     var head = el('summary', 'entry-summary');
     head.appendChild(el('span', 'badge status-' + d.status, d.status));
     head.appendChild(el('span', 'metric', d.metric || '(no metric)'));
+    var warnings = d.warnings || [];
+    if (warnings.length) {
+      // The stand-in's lint: Klaviyo accepts the event (it stays good), but not as meant.
+      li.setAttribute('data-warnings', String(warnings.length));
+      head.appendChild(el('span', 'badge lint', warnings.length === 1 ? '1 warning' : warnings.length + ' warnings'));
+    }
     if (d.subject) {
       head.appendChild(el('span', 'subject', d.subject));
     }
@@ -159,6 +166,21 @@
         reasons.appendChild(line);
       }
       head.appendChild(reasons);
+    }
+    if (warnings.length) {
+      var advice = el('span', 'reasons warnings');
+      for (var j = 0; j < warnings.length; j++) {
+        var w = warnings[j] || {};
+        var item = el('span', 'reason lint-warning', w.detail || w.code || 'no detail');
+        if (w.pointer) {
+          item.appendChild(el('code', 'pointer', w.pointer));
+        }
+        if (w.fix) {
+          item.appendChild(el('span', 'fix', 'Fix: ' + w.fix));
+        }
+        advice.appendChild(item);
+      }
+      head.appendChild(advice);
     }
     details.appendChild(head);
 
@@ -267,12 +289,16 @@
     var metrics = {};
     var total = 0;
     var shown = 0;
+    var linted = 0;
     for (var key in state.entries) {
       if (Object.prototype.hasOwnProperty.call(state.entries, key)) {
         var item = state.entries[key];
         total++;
         counts[item.data.status] = (counts[item.data.status] || 0) + 1;
         metrics[item.data.metric || ''] = true;
+        if (item.data.warnings && item.data.warnings.length) {
+          linted++;
+        }
         applyFilter(item.li);
         if (!item.li.hidden) {
           shown++;
@@ -307,6 +333,9 @@
       if (counts[STATUSES[s]]) {
         parts.push(counts[STATUSES[s]] + ' ' + STATUSES[s]);
       }
+    }
+    if (linted) {
+      parts.push(linted + ' with lint warnings');
     }
     summary.textContent = (shown === total ? total + ' shown' : shown + ' of ' + total + ' shown') + ' · ' +
       parts.join(' · ');
