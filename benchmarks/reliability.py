@@ -45,10 +45,10 @@ def run(script: str, args: list[str]) -> tuple[list[dict], int, float, str]:
     return rows, done.returncode, time.monotonic() - started, done.stderr.strip()[-500:]
 
 
-def table(results: list[tuple[str, str, list[str], list[dict], int, float, str]]) -> str:
+def table(results: list[tuple[str, str, list[str], list[dict], int, float, str]], *, quick: bool) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     lines = [f"Measured {date.today().isoformat()} at {commit or 'an unknown commit'} on {os.cpu_count()} cores "
-             f"(`benchmarks/reliability.py{' --quick' if results and results[0][2] else ''}`).", "",
+             f"(`benchmarks/reliability.py{' --quick' if quick else ''}`).", "",
              "| holds | figure | value | target | verdict |", "|---|---|---|---|---|"]
     for what, script, args, rows, code, seconds, error in results:
         label = f"{what} (`{script}{' ' + ' '.join(args) if args else ''}`, {seconds:.0f} s)"
@@ -71,7 +71,7 @@ def main() -> int:
         print(f"running {script} {' '.join(args)}", flush=True)
         rows, code, seconds, error = run(script, args)
         results.append((what, script, args, rows, code, seconds, error))
-    text = table(results)
+    text = table(results, quick=options.quick)
     print(text)
     if not options.print_only:
         doc = DOC.read_text(encoding="utf-8")

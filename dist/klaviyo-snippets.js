@@ -56,9 +56,10 @@
  * template text, and a trigger selector the browser refuses, are warnings too. Each warning is
  * console.warn("klaviyo-snippets: ...") and a "klaviyo-snippets:warning" CustomEvent on window
  * whose detail is {event, kind: "dropped" (not sent) or "warning", reason, property}, for
- * tools and tests to collect. Nothing here writes to the page: values travel to Klaviyo as
- * data only. ES5 syntax; click and submit triggers need Element.closest (every browser since
- * 2017, not Internet Explorer).
+ * tools and tests to collect. Nothing here writes to the page (but a held form's hidden copy of
+ * its button, where requestSubmit is missing): values travel to Klaviyo as data only. ES5
+ * syntax; click and submit triggers need Element.closest (every browser since 2017, not
+ * Internet Explorer).
  *
  * The plan is data: each event is F(metric (a track) or [method], [inputs], [properties],
  * [triggers], [events fired with it], output order), trailing empty arguments left out; each
@@ -254,7 +255,8 @@
   // event that rode on it, 500 ms at most, then goes on once: to the link's href, or the form
   // submitted again by its button (requestSubmit, so the browser honours formaction,
   // formmethod, formenctype and the button's name=value; that second submit event (Y) reaches
-  // no handler: the page's and the triggers' saw the first). A click on a submit button waits
+  // no handler: the page's and the triggers' saw the first; without requestSubmit, submit() and
+  // a hidden copy of the button's name=value). A click on a submit button waits
   // for its form's submit event, which the page may still prevent. Left alone: modifier
   // clicks, download links, and links, forms and buttons aimed at another tab or window.
   var N;
@@ -283,7 +285,9 @@
           w.addEventListener("submit", Y, !0);
           try {
             HTMLFormElement.prototype.requestSubmit.call(a, b);
-          } catch (e) { // no requestSubmit (Safari before 16), or the button left the form
+          } catch (e) { // no requestSubmit (Safari before 16), or the button left the form: submit()
+            // sends no button, so a hidden copy carries its name=value (a Shopify cart's checkout)
+            b && b.name && ((e = a.appendChild(d.createElement("input"))).type = "hidden", e.name = b.name, e.value = b.value);
             HTMLFormElement.prototype.submit.call(a);
           }
           w.removeEventListener("submit", Y, !0);

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.node import node_binary
+from tests.platform_pages import write_files
 
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / ".venv" / "tools" / "node_modules" / "@bigcommerce" / "stencil-paper-handlebars"
@@ -75,13 +76,7 @@ def engine() -> Path:
 
 
 def make_theme(folder: Path) -> dict[str, bytes]:
-    written = {}
-    for name, text in THEME_FILES.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written[name] = text.encode("utf-8")
-    return written
+    return write_files(folder, THEME_FILES)
 
 
 def render_page(theme: Path, page: str, context: dict, content: str = "") -> str:

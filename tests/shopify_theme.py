@@ -27,6 +27,8 @@ from typing import Any
 
 from liquid import Environment, FileSystemLoader, Undefined
 
+from tests.platform_pages import write_files
+
 ASSETS = "/cdn/shop/t/1/assets/"
 ORIGIN = "https://shop.test"
 
@@ -60,13 +62,7 @@ THEME_FILES = {
 
 def make_theme(folder: Path) -> dict[str, bytes]:
     """Write the Dawn-like theme's files into `folder`; their bytes by relative path."""
-    written = {}
-    for name, text in THEME_FILES.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written[name] = text.encode("utf-8")
-    return written
+    return write_files(folder, THEME_FILES)
 
 
 def liquid(theme: Path, *, escaping: bool = True) -> Environment:

@@ -14,6 +14,7 @@
  *   add_to_cart the arguments of WC_Cart::add_to_cart's woocommerce_add_to_cart action, run
  *               before the page (as a form post's add runs on wp_loaded); ajax: true makes it
  *               a wc-ajax request (wp_doing_ajax(), DOING_AJAX)
+ *   options     get_option()'s values (woocommerce_cart_redirect_after_add); others false
  *   content     the page's body (HTML)
  *
  * The page is printed as a theme prints it: wp_head() in <head>, wp_footer() before </body>.
@@ -67,6 +68,7 @@ function wp_head() { do_action( 'wp_head' ); }
 function wp_footer() { do_action( 'wp_footer' ); }
 function wp_json_encode( $value, $flags = 0, $depth = 512 ) { return json_encode( $value, $flags, $depth ); }
 function wp_doing_ajax() { return (bool) t( 'ajax' ); }
+function get_option( $name, $default = false ) { return t( 'options' )[ $name ] ?? $default; }
 
 function is_user_logged_in() { return null !== t( 'user' ); }
 function wp_get_current_user() { return (object) ( t( 'user' ) ?? array( 'ID' => 0 ) ); }

@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.platform_pages import write_files
+
 SHIM = Path(__file__).with_name("woocommerce_shim.php")
 JQUERY = Path("/usr/share/javascript/jquery/jquery.min.js")  # Debian's libjs-jquery
 PLUGIN_PATH = "/wp-content/plugins/klaviyo-snippets/"
@@ -50,13 +52,7 @@ FOREIGN_FILES = {
 
 
 def make_folder(folder: Path) -> dict[str, bytes]:
-    written = {}
-    for name, text in FOREIGN_FILES.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written[name] = text.encode("utf-8")
-    return written
+    return write_files(folder, FOREIGN_FILES)
 
 
 def run_php(plugin: Path, page: list[str] | None = None, **state: Any) -> str:

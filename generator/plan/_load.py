@@ -18,7 +18,7 @@ from typing import Any
 from klaviyo_snippets.generator.resources import default_plan_path, schema_path
 from klaviyo_snippets.generator.plan._currencies import CURRENCIES, minor_digits
 from klaviyo_snippets.generator.plan._model import DERIVED_TYPES, METHODS, TYPES, Event, Plan, PlanError, Property, Source, Trigger
-from klaviyo_snippets.generator.plan._paths import SYNTAX, parse_path
+from klaviyo_snippets.generator.plan._paths import SYNTAX, parse_path, shown
 from klaviyo_snippets.generator.plan._rules import (
     check_names, check_public_key, check_semantics, check_values, closest, distinct_functions, format_parts,
 )
@@ -343,6 +343,12 @@ def _minor_units(name: str, derive: dict, ptr: str, marked: Marked, plan_currenc
             )
         return Source("derive", op="minor_units", paths=paths, digits=minor_digits(currency), currency=currency)
     currency_path = _paths(currency, f"{ptr}/derive/currency", marked)[0] if currency is not None else None
+    if currency_path and "[]" in currency_path:  # a list is no code: the digits would fall back unseen
+        raise PlanError(
+            f"currency: {shown(currency_path)!r} maps over a list ([]), but one amount has one currency",
+            where=marked.where(f"{ptr}/derive/currency"),
+            hint="read one code: cart.currency, cart.items[0].currency, or line.currency inside line items",
+        )
     if digits is not None:
         return Source("derive", op="minor_units", paths=paths, digits=int(digits), currency_path=currency_path)
     if plan_currency is not None:

@@ -75,6 +75,11 @@ class Source:
     currency: str | None = None
     currency_path: str | None = None
 
+    @property
+    def read_paths(self) -> tuple[str, ...]:
+        """Every path the source reads: its values', then the currency code's."""
+        return self.paths + ((self.currency_path,) if self.currency_path else ())
+
 
 @dataclass(frozen=True)
 class Property:
@@ -92,7 +97,7 @@ class Property:
     def event_refs(self) -> tuple[str, ...]:
         """Names of sibling properties this one reads through ``event.``."""
         refs = []
-        for path in _source_paths(self.source):
+        for path in self.source.read_paths:
             head, _, rest = path.partition(".")
             if head == "event" and rest:
                 refs.append(rest.split(".", 1)[0].removesuffix("[]"))
@@ -166,10 +171,6 @@ class Plan:
         if not event.sample:
             return None
         return {root: self.samples[name] for root, name in event.sample}
-
-
-def _source_paths(source: Source) -> tuple[str, ...]:
-    return source.paths + ((source.currency_path,) if source.currency_path else ())
 
 
 def dependency_order(props: tuple[Property, ...], marked: Marked | None = None) -> tuple[Property, ...]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import math
 import re
 from typing import Any
 
@@ -19,6 +18,7 @@ from klaviyo_snippets.generator.plan._model import (
     Event, Plan, PlanError, Property, dependency_order,
 )
 from klaviyo_snippets.generator.plan._paths import SYNTAX, parse_path, shown
+from klaviyo_snippets.generator.plan._runtime import js_finite
 from klaviyo_snippets.generator.plan._yamlmarks import Marked, escape_pointer
 
 __all__ = [
@@ -75,7 +75,7 @@ def check_values(value: Any, ptr: str, marked: Marked) -> None:
         if PRIVATE_KEY_IN_TEXT.search(value):
             raise _private_key_error(marked.where(ptr), fix=_IN_PLAN)
     elif isinstance(value, (float, int)) and not isinstance(value, bool):
-        if not _finite(value):
+        if not js_finite(value):
             raise PlanError(
                 f"{value if isinstance(value, float) else f'a whole number of {len(str(abs(value)))} digits'} "
                 "is not a number JSON can carry",
@@ -94,14 +94,6 @@ def check_values(value: Any, ptr: str, marked: Marked) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_values(item, f"{ptr}/{index}", marked)
-
-
-def _finite(number: float | int) -> bool:
-    """Whether JavaScript reads the number as a finite one (a whole number past 1.8e308 is Infinity)."""
-    try:
-        return math.isfinite(number)
-    except OverflowError:
-        return False
 
 
 # --------------------------------------------------------------------------- names
@@ -291,7 +283,7 @@ def _without_inner_lists(selector: str, inner: list[str]) -> str:
 def _check_scope(props: tuple[Property, ...], roots: set[str], marked: Marked, event: Event) -> None:
     names = {p.name for p in props}
     for prop in props:
-        paths = prop.source.paths + ((prop.source.currency_path,) if prop.source.currency_path else ())
+        paths = prop.source.read_paths
         for index, path in enumerate(paths):
             head = path.split(".", 1)[0].removesuffix("[]")
             ptr = prop.pointer + _path_pointer(prop, index)

@@ -81,8 +81,9 @@ def convert(kind: str, value: Any) -> Any:
     return None if converted is _INVALID else converted
 
 
-def _finite_number(v: Any) -> bool:
-    """A number JavaScript holds as finite (a whole number past 1.8e308 is Infinity there)."""
+def js_finite(v: Any) -> bool:
+    """A number JavaScript holds as finite (a whole number past 1.8e308 is Infinity there); the
+    plan's own numbers are checked with it too (`_rules.check_values`)."""
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return False
     try:
@@ -149,9 +150,9 @@ def _coerce(kind: str, v: Any) -> Any:
             return v
         if isinstance(v, bool):
             return "true" if v else "false"
-        return js_number_string(v) if _finite_number(v) else _INVALID
+        return js_number_string(v) if js_finite(v) else _INVALID
     if kind == "number":
-        if _finite_number(v):
+        if js_finite(v):
             return _tidy(v)
         if isinstance(v, str) and _NUMERIC.match(v):
             n = float(v.strip(" \t"))
@@ -166,7 +167,7 @@ def _coerce(kind: str, v: Any) -> Any:
     if kind == "date":
         if isinstance(v, str):
             return v
-        if _finite_number(v) and -62135596800 <= v < 253402300800:
+        if js_finite(v) and -62135596800 <= v < 253402300800:
             ms = math.trunc(v * 1000)
             moment = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(milliseconds=ms)
             return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -177,7 +178,7 @@ def _coerce(kind: str, v: Any) -> Any:
         if isinstance(v, list):
             out = []
             for element in v:
-                if isinstance(element, str) or isinstance(element, bool) or _finite_number(element):
+                if isinstance(element, str) or isinstance(element, bool) or js_finite(element):
                     text = _coerce("string", element).strip(_JS_SPACE)
                     if text:
                         out.append(text)
@@ -205,7 +206,7 @@ def _union(values: list) -> Any:
         return None
     out: list[str] = []
     for v in _flatten(values):
-        if isinstance(v, str) or isinstance(v, bool) or _finite_number(v):
+        if isinstance(v, str) or isinstance(v, bool) or js_finite(v):
             text = _coerce("string", v).strip(_JS_SPACE)
             if text and text not in out:
                 out.append(text)
@@ -289,7 +290,7 @@ def _format(texts: list[str], values: list) -> Any:
     for text, v in zip(texts[1:], values):
         if v is None or v == "":
             return None  # an empty placeholder leaves the whole text missing
-        if isinstance(v, str) or isinstance(v, bool) or _finite_number(v):
+        if isinstance(v, str) or isinstance(v, bool) or js_finite(v):
             out += _coerce("string", v) + text
         else:
             return _INVALID

@@ -6,10 +6,13 @@
   its own diagnostics (text/plain JSON, so no CORS preflight), with `source: "generated code"`.
   The stand-in records a `"dropped"` one as a dropped event; a `"warning"` stays a diagnostic.
 * Whether the page is leaving: set when a cross-document navigation starts (the Navigation API's
-  `navigate` event, else `beforeunload`), so a waiter knows a click's navigation is still to come.
+  `navigate` event, else `beforeunload`), so a waiter knows a click's navigation is still to come;
+  unset when the page's own code intercepted (a router) or cancelled it instead.
 * When nothing is left to send (`IDLE_JS`): the page has loaded, the stand-in onsite script is
   idle (`window.__klaviyoStub.idle()`: no request unanswered, no identify debounce or 429 retry
   pending) and every warning posted here has been answered. Event-driven: no quiet window.
+  `window.__klaviyoSnippetsHarness.close()` ends the posting (verify, once a visit is over) and
+  resolves once what was posted has been answered.
 * Identifying the visitor before the page's own code runs (`identify_visitor`).
 
 Everything here runs before the page's scripts and keeps its own references to what it uses
@@ -30,14 +33,17 @@ REASON_CHARS = 4000  # per text field: the stand-in takes diagnostics up to 256 
 
 _CAPTURE_JS = """(function (w, url, name, global, most) {
   if (w[global]) { return; }
-  var post = w.fetch, stringify = JSON.stringify, open = 0, waiters = [];
+  var post = w.fetch, stringify = JSON.stringify, open = 0, waiters = [], closed = false;
+  function idle() {
+    return new Promise(function (resolve) { waiters.push(resolve); check(); });
+  }
   var h = w[global] = {
     leaving: false,
     pending: function () { return open; },
     // A Promise settled once every warning posted from this page has been answered.
-    idle: function () {
-      return new Promise(function (resolve) { waiters.push(resolve); check(); });
-    }
+    idle: idle,
+    // Post no more (what this page still says belongs to no one); `idle()`.
+    close: function () { closed = true; return idle(); }
   };
   function check() {
     if (!open) { var ready = waiters; waiters = []; for (var i = 0; i < ready.length; i++) { ready[i](); } }
@@ -45,6 +51,7 @@ _CAPTURE_JS = """(function (w, url, name, global, most) {
   function sent() { open -= 1; check(); }
   function text(v) { return v == null ? null : String(v).slice(0, most); }
   w.addEventListener(name, function (e) {
+    if (closed) { return; }
     var d = e.detail || {};
     var body = stringify({
       type: d.kind === 'dropped' ? 'dropped' : 'warning', source: 'generated code',
@@ -58,8 +65,13 @@ _CAPTURE_JS = """(function (w, url, name, global, most) {
     } catch (x) { sent(); }
   }, true);
   function leave() { h.leaving = true; }
+  function stay() { h.leaving = false; }
   if (w.navigation && w.navigation.addEventListener) {
     w.navigation.addEventListener('navigate', function (e) { if (!e.destination.sameDocument) { leave(); } });
+    // The page's own handlers may still intercept it (a router: it stays in this document) or
+    // cancel it; either settles it here, where a navigation that leaves never does.
+    w.navigation.addEventListener('navigatesuccess', stay);
+    w.navigation.addEventListener('navigateerror', stay);
   } else {
     w.addEventListener('beforeunload', leave);
   }

@@ -2,8 +2,9 @@
 the tool.
 
 It copies the default plan (every onsite event of Klaviyo's guide), or with ``--platform`` the
-preset mapped onto that platform's own objects (``shopify``: money converted from cents, URLs
-made absolute; `generate --target shopify` writes the theme's files from it), and the JSON Schema
+preset mapped onto that platform's own objects (``shopify``, ``bigcommerce``, ``woocommerce``: money
+in the platform's units, URLs made absolute; `generate --target NAME` writes the platform's files
+from it), and the JSON Schema
 beside it, so the plan's `# yaml-language-server: $schema=./plan.schema.json` line works in an
 editor. It never overwrites a file: a plan you already have is worth more than a fresh copy.
 """
@@ -11,6 +12,7 @@ editor. It never overwrites a file: a plan you already have is worth more than a
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
@@ -27,7 +29,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="where to write the plan (default: plan.yaml); plan.schema.json goes beside it")
     parser.add_argument("--platform", metavar="NAME", default=None,
                         help="start from the preset for a platform, mapped onto its own objects: "
-                        "shopify (then: generate --target shopify --out THEME_DIR)")
+                        "shopify, bigcommerce or woocommerce (then: generate --target NAME --out DIR)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,12 +46,18 @@ def run(args: argparse.Namespace) -> int:
         if not plan.parent.is_dir():
             raise UserError(f"the folder {plan.parent} does not exist", hint="create it first, or choose another path")
         schema.write_bytes(schema_path().read_bytes())
-        # A preset lives one folder below the schema; the copy sits beside it.
-        plan.write_bytes(source.read_bytes().replace(b"$schema=../plan.schema.json", b"$schema=./plan.schema.json", 1))
-    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
-        where = getattr(error, "filename", None) or args.plan
-        why = getattr(error, "strerror", None) or str(error)
-        raise UserError(f"cannot write {where!r}: {why}", hint="choose a shorter or plainer path") from None
+        try:
+            # A preset lives one folder below the schema; the copy sits beside it.
+            plan.write_bytes(source.read_bytes().replace(b"$schema=../plan.schema.json", b"$schema=./plan.schema.json", 1))
+        except (OSError, ValueError):
+            schema.unlink(missing_ok=True)  # all or nothing: no schema left without its plan
+            raise
+    except ValueError:  # a NUL in the path
+        raise UserError(f"{args.plan!r} holds a NUL character, which no file name can", hint="choose another path") from None
+    except OSError as error:
+        raise UserError(f"cannot write {error.filename or args.plan!r}: {error.strerror}",
+                        hint="choose a shorter path" if error.errno == errno.ENAMETOOLONG
+                        else "check that the folder is writable, or choose another path") from None
     if args.platform is not None:
         print(f"wrote {plan} (the {args.platform} preset) and {schema} (its JSON Schema)", file=sys.stdout)
         print(f"next: klaviyo-snippets generate --target {args.platform} --plan {plan} --public-key <YOUR_PUBLIC_KEY> "

@@ -9,10 +9,11 @@ lint `warnings`, with their reasons in full; the generated code's warnings about
 the requests the stand-in refused or never answered; and what else the page reported.
 
 It waits the whole timeout unless the stand-in's own records say nothing more is coming: events
-of the metric are in, none matches, nothing new was recorded for IDLE_SECONDS, no request is
-still being answered and none was answered in a way its sender retries. Then it fails early and
-says so. `keywords_checked` gives `StubKlaviyo.expect_event` a clear TypeError for a keyword it
-does not take.
+of the metric are in, none matches, nothing new was recorded for IDLE_SECONDS (or the onsite
+script's identify debounce and a request's way, when longer), no request is still being answered
+and none was answered in a way its sender retries. Then it fails early and says so. What the page
+has not sent yet (a theme that loads klaviyo.js late, its own timers) the stand-in cannot see.
+`keywords_checked` gives `StubKlaviyo.expect_event` a clear TypeError for a keyword it does not take.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ STATUSES = ("good", "bad", "duplicate", "dropped")
 # mapping"; onsite/klaviyo.js `eventAttributes`): exact=True ignores them unless they are listed.
 ONSITE_KEYS = ("$use_ip", "$is_session_activity")
 IDLE_SECONDS = 1.5  # nothing new at the stand-in for this long: a page navigation takes well under 0.5 s
+SEND_SECONDS = 0.5  # a request's way to the stand-in and its answer's back, on this machine
 POLL_SECONDS = 0.1  # how often the stand-in's idleness is looked at while waiting
 SIMILAR_SHOWN = 5
 ALWAYS_SHOWN = 20  # events of the metric dropped or with warnings, listed beyond SIMILAR_SHOWN
@@ -173,10 +175,17 @@ def expect_event(stub, metric: str, *, properties: Mapping | None = None, exact:
         now = time.monotonic()
         if now >= deadline:
             break
-        if quiet.seconds(now) >= IDLE_SECONDS and stub.events(metric=metric) and not more_may_come(stub):
+        if quiet.seconds(now) >= idle_seconds(stub) and stub.events(metric=metric) and not more_may_come(stub):
             stopped = now - start
             break
     raise AssertionError(describe_miss(stub, expected, timeout, stopped))
+
+
+def idle_seconds(stub) -> float:
+    """How long the stand-in must have heard nothing before `expect_event` stops early: IDLE_SECONDS,
+    or longer when its onsite script's identify debounce is (a page that tracks once its identify
+    is answered sends nothing while the debounce runs)."""
+    return max(IDLE_SECONDS, (stub.settings.identify_debounce_ms or 0) / 1000 + SEND_SECONDS)
 
 
 class _Quiet:
@@ -232,7 +241,7 @@ def describe_miss(stub, expected: Expectation, timeout: float, stopped: float | 
         lines = [f"expected {wanted}; {_count(sum(statuses.values()), _show(metric) + ' event')} recorded "
                  f"({by_status}), none matches",
                  f"(stopped after {stopped:.1f} s of the {timeout:g} s timeout: nothing new reached the stand-in "
-                 f"for {IDLE_SECONDS:g} s, and no request was being answered or may be retried)"]
+                 f"for {idle_seconds(stub):g} s, and no request was being answered or may be retried)"]
     lines += [""] + expected.lines()
     if metric == "Active on Site":
         lines.append(f'  (the onsite script names this metric "{ACTIVITY}": expect_event("{ACTIVITY}"))')
@@ -247,9 +256,14 @@ def describe_miss(stub, expected: Expectation, timeout: float, stopped: float | 
         lines.append(f"no events were received apart from {_count(left_out, 'Active on Site event')} "
                      f"(the onsite script's {ACTIVITY}).")
     else:
-        lines += _similar_events(events, expected, diagnostics)
+        lines += _similar_events(events, expected)
         if left_out:
             lines.append(f"  ({_count(left_out, 'Active on Site event')} left out)")
+    forgotten = ", ".join(_count(n, kind.removesuffix("s"))
+                          for kind, n in stub.store.counts()["forgotten"].items() if n)
+    if forgotten:  # the event expected may be among them
+        lines.append(f"  (the stand-in forgot its oldest records, {forgotten}: its log keeps the newest "
+                     "(StubSettings.max_records, max_record_bytes))")
     lines += _page_reports(diagnostics, metric)
     # A refusal recorded as a (bad) event is explained above; list the others.
     as_events = {e.get("request_id") for e in all_events if e.get("request_id") is not None}
@@ -257,7 +271,7 @@ def describe_miss(stub, expected: Expectation, timeout: float, stopped: float | 
     return "\n".join(lines)
 
 
-def _similar_events(events: list[dict], expected: Expectation, diagnostics: list[dict]) -> list[str]:
+def _similar_events(events: list[dict], expected: Expectation) -> list[str]:
     """The closest events, then those of the metric dropped or carrying warnings, each with its
     differences, reasons and warnings; for the metric's own events, the properties that arrived."""
 
@@ -274,8 +288,8 @@ def _similar_events(events: list[dict], expected: Expectation, diagnostics: list
         head = f"  #{e['id']} {_show(_display_name(e))} {e['status']}"
         if e.get("http_status"):
             head += f" (HTTP {e['http_status']})"
-        if e.get("status") == "dropped":
-            head += _dropped_by(e, diagnostics)
+        if e.get("status") == "dropped" and e.get("endpoint"):
+            head += f" by the {e['endpoint']}"  # the onsite script or the generated code
         lines.append(head)
         props = e.get("properties")
         if _metric_rank(e.get("metric"), expected.metric) < 2 and (props or e.get("status") != "dropped"):
@@ -322,20 +336,6 @@ def _diagnostic(report: dict, *, name_metric: bool) -> str:
     if prop and str(prop) not in str(report.get("reason")):
         text += f" [property {prop}]"
     return text
-
-
-def _dropped_by(event: dict, diagnostics: list[dict]) -> str:
-    """` by the generated code` / ` by the onsite script`: who dropped it, when known."""
-    source = event.get("source")
-    if not source:
-        detail = ((event.get("reasons") or [{}])[0]).get("detail")
-        for d in diagnostics:
-            if d.get("type") == "dropped" and d.get("metric") == event.get("metric") and d.get("reason") == detail:
-                source = d.get("source") or "onsite script"
-                break
-    if not source and event.get("endpoint") == "onsite script":
-        source = "onsite script"
-    return f" by the {source}" if source else ""
 
 
 # -- requests ------------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ from klaviyo_snippets.harness.standin._store import Store, new_uuid, now_iso, te
 
 ONSITE_SCRIPT = Path(__file__).parent / "onsite" / "klaviyo.js"
 CONFIG_TOKEN = "__KLAVIYO_STUB_CONFIG__"
-MAX_DIAGNOSTIC_BYTES = 256 * 1024  # the stand-in's own route: its onsite script sends a few hundred bytes
+# A drop reports the page's whole call (its args), and its reason may quote it: room for any call
+# Klaviyo would take (a 5 MB body) twice, as the app allows, so no drop goes unrecorded.
+MAX_DIAGNOSTIC_BYTES = 2 * wire.MAX_BODY_BYTES
 
 # A body handler: (request, recorded request, path, payload, findings, company) -> the answer.
 BodyHandler = Callable[[web.Request, dict, str, dict, wire.Findings, str | None], web.Response]
@@ -379,7 +381,8 @@ class KlaviyoRoutes:
     async def diagnostic(self, request: web.Request) -> web.Response:
         raw, too_big = await read_limited(request, MAX_DIAGNOSTIC_BYTES)
         if too_big:
-            return reply_json({"error": f"a diagnostic is at most {MAX_DIAGNOSTIC_BYTES // 1024} KB"}, 413, CORS)
+            return reply_json({"error": f"a diagnostic is at most {MAX_DIAGNOSTIC_BYTES // (1024 * 1024)} MB"}, 413,
+                              CORS)
         report, problems = wire.parse_json(raw)
         if problems or not isinstance(report, dict):
             why = f" ({problems[0].detail} at {problems[0].pointer or 'the top'})" if problems else ""
@@ -387,27 +390,7 @@ class KlaviyoRoutes:
         report.setdefault("company_id", request.query.get("company_id"))
         self.store.add_diagnostic(report)
         if report.get("type") == "dropped":
-            # Recorded as the event it would have been, so expectations can name what was lost.
-            props = dict(_track_properties(report.get("args")) or {})
-            self.store.add_event(
-                {
-                    "request_id": None,
-                    "endpoint": "onsite script",
-                    "metric": report.get("metric"),
-                    # trackViewedItem and identify have no metric: name the call instead.
-                    "display_name": wire.DISPLAY_NAMES.get(report.get("metric"), report.get("metric"))
-                    or wire.METHOD_DISPLAY_NAMES.get(report.get("method"), report.get("method")),
-                    "status": "dropped",
-                    "http_status": None,
-                    "reasons": [{"pointer": None, "detail": report.get("reason"), "code": "dropped_by_onsite_script"}],
-                    "profile_id": None,
-                    "unique_id": props.pop("$event_id", None),
-                    "properties": props,
-                    "value": props.pop("$value", None),
-                    "time": props.pop("time", None),
-                    "body": None,
-                }
-            )
+            self.store.add_event(_dropped_event(report))
         return web.Response(status=204, headers=CORS)
 
     # -- everything else -----------------------------------------------------------------------
@@ -438,6 +421,32 @@ class KlaviyoRoutes:
 
 def _profile_view(profile: dict) -> dict:
     return {"id": profile["id"], **profile["attributes"]}
+
+
+def _dropped_event(report: dict) -> dict:
+    """The event a "dropped" report names, recorded so that expectations can name what was lost.
+    Who dropped it is its `endpoint`: the onsite script, or the generated code (the harness posts
+    its drops with `source: "generated code"`). A page posts the report: any field may be junk."""
+    by = "generated code" if report.get("source") == "generated code" else "onsite script"
+    metric, method, reason = (report.get(k) if isinstance(report.get(k), str) else None
+                              for k in ("metric", "method", "reason"))
+    props = dict(_track_properties(report.get("args")) or {})
+    return {
+        "request_id": None,
+        "endpoint": by,
+        "metric": metric,
+        # trackViewedItem and identify have no metric: name the call instead.
+        "display_name": wire.DISPLAY_NAMES.get(metric, metric) or wire.METHOD_DISPLAY_NAMES.get(method, method),
+        "status": "dropped",
+        "http_status": None,
+        "reasons": [{"pointer": None, "detail": reason, "code": "dropped_by_" + by.replace(" ", "_")}],
+        "profile_id": None,
+        "unique_id": props.pop("$event_id", None),
+        "properties": props,
+        "value": props.pop("$value", None),
+        "time": props.pop("time", None),
+        "body": None,
+    }
 
 
 def _track_properties(args: object) -> dict | None:

@@ -104,12 +104,17 @@ class Faults:
             delay: float = 0.0) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {', '.join(FAULT_KINDS)}")
-        if count < 1:
-            raise ValueError("count must be at least 1")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a whole number, at least 1; got {count!r}")
+        if path is not None:  # as the requests are matched: an endpoint's path, no trailing slash
+            if not isinstance(path, str) or path.rstrip("/") not in wire.ENDPOINTS:
+                raise ValueError(f"path {path!r} is not an endpoint of the stand-in, so the fault would never "
+                                 f"fire; give one of {', '.join(wire.ENDPOINTS)}, or none for any endpoint")
+            path = path.rstrip("/")
         if not isinstance(retry_after, int) or retry_after < 0:
             raise ValueError("retry_after must be a whole number of seconds (Klaviyo sends integers)")
-        if not 0 <= delay <= 60:
-            raise ValueError("delay must be 0 to 60 seconds")
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 60:
+            raise ValueError(f"delay must be 0 to 60 seconds; got {delay!r}")
         if kind == "slow" and not delay:
             raise ValueError("a slow fault needs a delay in seconds, e.g. 0.5")
         with self._lock:

@@ -6,11 +6,14 @@
 * `relative_url`: a URL-like property (`URL`, `ImageURL`, `Items[].ProductURL`, any key ending in
   URL, Url, _url or Link) that is relative or protocol-relative: a broken link or image in an email;
 * `implausible_value`: an integral `value` about 100 times the sum of the line prices (an amount in
-  cents), or line prices about 100 times the `value`;
+  cents), or line prices about 100 times the `value` (prices as numbers, or as numbers in text);
 * `metric_name`: a metric name that is one of Klaviyo's standard names (the integration guide's)
   written with another case, spacing or word order, or a known other name (`add_to_cart`);
 * `property_name`: a standard property key (`ProductID`, `SKU`, `ImageURL`, ...) spelt another way,
   at the top of the properties or in an `Items` line.
+* `template_text`: a string holding template text the page never rendered (`{{ product.title }}`,
+  `{% if %}`, `<?php ... ?>`: a theme's template syntax left in a static script); such a string
+  is not checked as a URL.
 
 The integration guide's own examples give no warning (tests/unit/test_stub_lint.py). It runs on
 every good event, so it is one pass over the properties with per-key answers cached.
@@ -55,6 +58,10 @@ PLAN_MONEY = "; in a tracking plan: derive: {minor_units: <path>} (the plan's cu
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _HOST_FIRST = re.compile(r"www\.|[\w-]+(\.[\w-]+)+/")
+# Liquid, Jinja, Twig, Handlebars (BigCommerce's Stencil) and PHP (WordPress) left unrendered. Each
+# match is bounded: a 100 KB string of "{{" without "}}" costs one pass, not one per "{{".
+_TEMPLATE = re.compile(r"\{\{[^{}]{0,200}\}\}|\{%[^{}]{0,200}%\}|<\?(?:php|=)[^?]{0,200}(?:\?>)?")
+_DECIMAL = re.compile(r"\s*\d+(\.\d+)?\s*\Z")
 _URL_ENDINGS = ("URL", "Url", "_url", "Link", "_link", "URLs", "Urls", "_urls", "Links", "_links")
 
 
@@ -131,18 +138,30 @@ def _walk(props: dict, pointer: str, warnings: list[dict]) -> None:
                         "find nothing",
                         f"rename it {standard!r}"))
                 if isinstance(child, str):
-                    if key_url or url_like:
-                        _url_warning(child, here, key, warnings)
+                    _text_warning(child, here, key, key_url or url_like, warnings)
                 elif isinstance(child, (dict, list)):
                     items = check_keys and (standard or key) == "Items"
                     queue.append((child, f"{here}/{escape_pointer(key)}", key_url or url_like, items))
         else:  # a list
             for i, child in enumerate(value):
                 if isinstance(child, str):
-                    if url_like:
-                        _url_warning(child, here, str(i), warnings)
+                    _text_warning(child, here, str(i), url_like, warnings)
                 elif isinstance(child, (dict, list)):
                     queue.append((child, f"{here}/{i}", url_like, check_keys and isinstance(child, dict)))
+
+
+def _text_warning(text: str, parent: str, key: str, url_like: bool, warnings: list[dict]) -> None:
+    """Template text the page never rendered, in any string; else a URL-like one that is relative."""
+    template = _TEMPLATE.search(text) if "{" in text or "<?" in text else None
+    if template is not None:
+        warnings.append(_warning(
+            f"{parent}/{escape_pointer(key)}", "template_text",
+            f"{shown(text)} holds template text the page never rendered ({shown(template.group(0))}): Klaviyo "
+            "keeps it as it is, so emails, segments and catalog matching get the placeholder, not the value",
+            "render the value where the template engine runs (in a theme template, not a static .js file), "
+            "e.g. into a data island the script reads"))
+    elif url_like:
+        _url_warning(text, parent, key, warnings)
 
 
 def _url_warning(text: str, parent: str, key: str, warnings: list[dict]) -> None:
@@ -168,6 +187,10 @@ def _amount(number: float) -> str:
 
 
 def _number(value: object) -> float | None:
+    """A number, or a price written as one in text ("999", "9.99": WooCommerce's Store API, a
+    theme's money filter); None for anything else."""
+    if isinstance(value, str):
+        return float(value) if _DECIMAL.match(value) else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 

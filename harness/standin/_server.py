@@ -184,7 +184,9 @@ class StubKlaviyo:
         dropped (with who dropped them and why) and the warnings about them, the requests the
         stand-in refused, and what else the page reported. It fails before the timeout once
         events of the metric are in, none matches and the stand-in is idle (nothing new for
-        1.5 s, no request being answered or to be retried), and says so.
+        1.5 s, or its onsite script's identify debounce if longer; no request being answered or
+        to be retried), and says so. What a page has not sent yet (a theme that loads klaviyo.js
+        late, its own timer) it cannot see: wait on the page first (`klaviyo_shop.settle()`).
         A keyword it does not take is a TypeError naming the closest one it does.
         """
         return expect_event(self, metric, properties=properties, exact=exact, value=value, unique_id=unique_id,

@@ -222,9 +222,10 @@ class Store:
         return record
 
     def add_diagnostic(self, report: dict) -> dict:
+        """Record a page's report; its `id` and `received_at` are the stand-in's, whatever it sent."""
         with self.changed:
             report["id"] = next(self._seq)
-            report.setdefault("received_at", now_iso())
+            report["received_at"] = now_iso()
             self._keep("diagnostics", _Kept(report["id"], _encode(report)))
             self.changed.notify_all()
         return report

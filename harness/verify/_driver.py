@@ -43,7 +43,9 @@ from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.harness.browser import (
     HARNESS_GLOBAL, IDLE_JS, PENDING_JS, context_options, identify_script, route_to_stub_async,
 )
-from klaviyo_snippets.harness.verify._visits import EXPECTED_ON_ACTION_JS, EXPECTED_ON_LOAD_JS, Visit
+from klaviyo_snippets.harness.verify._visits import (
+    EXPECTED_ON_ACTION_JS, ISLANDS_PRESENT_JS, Visit, load_expectations,
+)
 
 GRACE_SECONDS = 1.0  # past a page's time: for its visit to hand back before the kill
 CLOSE_SECONDS = 5.0  # closing a browser, or the driver, after the last page; killed past this
@@ -51,13 +53,21 @@ LAUNCH_SECONDS = 60.0  # starting the driver, or a browser (Playwright's own lau
 REPORT_EVERY_MS = 250  # how often each page tells verify what it still has to send
 SILENT_SECONDS = 1.0  # a page not heard from for longer than this has stopped answering
 POLL_SECONDS = 0.02  # between looks at what only time can change (a navigation's outcome)
+LEAVE_MS = 1000  # for the blank page a visit ends on (a page may refuse to unload)
 
 # A page on the visit's origin that forgets what earlier visits stored there, and the same on the
 # page a visit ends on (returning its origin).
 FRESH_PATH = "/__klaviyo-snippets-fresh-visitor__"
 _FORGET_JS = "try { localStorage.clear(); sessionStorage.clear(); } catch (e) {}"
 _FRESH_HTML = f"<!doctype html><script>{_FORGET_JS}</script>"
-_FORGET_HERE_JS = f"() => {{ {_FORGET_JS} return location.origin; }}"
+# There, the visit being over, the page also stops posting warnings, once those it posted are
+# answered (`ms` at most): what it warns later (as it is left) is no visit's.
+_FORGET_HERE_JS = f"""async ms => {{
+  {_FORGET_JS}
+  const h = window.{HARNESS_GLOBAL};
+  if (h && typeof h.close === 'function') {{ await Promise.race([h.close(), new Promise(r => setTimeout(r, ms))]); }}
+  return location.origin;
+}}"""
 
 # Added to every document: the top frame reports `PENDING_JS` to verify every REPORT_EVERY_MS.
 _REPORTER_JS = """(function (url, pending, every) {
@@ -70,6 +80,23 @@ _REPORTER_JS = """(function (url, pending, every) {
   report();
   window.setInterval(report, every);
 })(%s, %s, %d);""".replace("FRESH_PATH", json.dumps(FRESH_PATH))
+
+# Added to every document when there is a plan: the top frame tells verify, when it is parsed and
+# when it has loaded, which of the plan's load triggers have all their data islands on it
+# (`ISLANDS_PRESENT_JS`). Told by a binding, as it happens: a page that navigates at once (on
+# load, or on DOMContentLoaded after the generated code's trigger) still has its expectations.
+ISLANDS_BINDING = "__klaviyoSnippetsIslands"
+_ISLANDS_JS = """(function (spec, present, tell) {
+  if (window.top !== window || typeof tell !== 'function' || location.pathname === FRESH_PATH) { return; }
+  function check() {
+    try {
+      var found = present(spec);
+      if (found.length) { tell(found, String(location.href)).then(null, function () {}); }
+    } catch (e) { /* the page went meanwhile */ }
+  }
+  document.addEventListener('DOMContentLoaded', check);
+  window.addEventListener('load', check);
+})(%s, %s, window.%s);""".replace("FRESH_PATH", json.dumps(FRESH_PATH))
 
 
 class PageReports:
@@ -148,6 +175,7 @@ class VisitState:
     """What the driver learns during one visit; the caller reads it, finished or not."""
 
     stage: str = "starting"
+    url: str | None = None  # the page loaded (the page a click goes to is another)
     detail: str | None = None
     page_errors: list[str] = field(default_factory=list)
     expected: list[tuple[str, str]] = field(default_factory=list)  # (event, why), from the plan
@@ -397,17 +425,33 @@ class LanePage:
             allow_hosts=setup.allow_hosts, serve=dict(setup.serve))
         await context.route(re.compile(r"^https?://[^/?#]+" + re.escape(FRESH_PATH) + "$"), _fresh)
         await context.add_init_script(_REPORTER_JS % (json.dumps(self._reports.url), PENDING_JS, REPORT_EVERY_MS))
+        if setup.triggers:
+            await context.expose_binding(ISLANDS_BINDING, self._islands)
+            await context.add_init_script(_ISLANDS_JS % (json.dumps(list(setup.triggers)), ISLANDS_PRESENT_JS,
+                                                         ISLANDS_BINDING))
         if setup.identify:
             await context.add_init_script(identify_script(setup.identify))
-        page = self._page = await context.new_page()
+        page = self._page = await _new_page(context)
         page.on("pageerror", lambda err: self._page_error(str(err)))
         self._navigations = _Navigations(page)
         self._dirty = set()
         self._generation = generation
 
+    def _current(self, page=None) -> bool:
+        """Whether the lane's page (and `page`, if given, is it) is in the current browser."""
+        return self._generation is not None and self._engine.generation == self._generation \
+            and (page is None or page is self._page)
+
     def _page_error(self, text: str) -> None:
-        if self._generation is not None and self._engine.generation == self._generation:
+        if self._current():
             self.state.page_errors.append(text)
+
+    def _islands(self, source: dict, found, url) -> None:
+        """The binding `_ISLANDS_JS` calls: the plan's load triggers a page of the visit matches."""
+        if self._current(source.get("page")):
+            state = self.state
+            state.expected += load_expectations(self._setup.triggers, found,
+                                                "the page" if _same_page(url, state.url) else str(url))
 
     async def _visit(self, visit: Visit, state: VisitState, deadline: float) -> bool:
         from playwright.async_api import Error as PlaywrightError
@@ -426,8 +470,8 @@ class LanePage:
             if here in self._dirty:
                 await page.goto(here + FRESH_PATH, wait_until="load", timeout=left())
             self._dirty.add(here)
+            state.url = visit.url
             await page.goto(visit.url, wait_until="load", timeout=left())
-            state.expected += await _expected(page, EXPECTED_ON_LOAD_JS, setup.triggers)
             navigations.mark()
             state.stage = "waiting for its requests"
             if not await _settle(page, navigations, deadline):
@@ -437,7 +481,7 @@ class LanePage:
                 if await page.locator(selector).count() == 0:
                     self._page_error(f"{kind} {selector!r}: no such element on {visit.url}")
                     continue
-                state.expected += await _expected(page, EXPECTED_ON_ACTION_JS, setup.triggers, selector, kind)
+                state.expected += await _expected_on_action(page, setup.triggers, selector, kind)
                 navigations.mark()
                 # Our own wait follows (`_settle`): Playwright's would wait for a navigation that
                 # a 204 or a download never completes.
@@ -445,7 +489,7 @@ class LanePage:
                 state.stage = f"waiting for the requests of the {kind} on {selector!r}"
                 if not await _settle(page, navigations, deadline):
                     return False
-            await self._forget(page)
+            await self._forget(page, left())
             return True
         except PlaywrightTimeout as exc:  # every Playwright wait here ends at the deadline
             if state.stage.startswith(("clicking", "submitting")):  # what the click waited for
@@ -456,16 +500,41 @@ class LanePage:
             self._page_error(f"{visit.url}: {exc.message.splitlines()[0]}")
             return True
 
-    async def _forget(self, page) -> None:
-        """Clear the storage of the page the visit ended on; what other origins its pages used
-        stays to be cleared before a visit there."""
+    async def _forget(self, page, left: int) -> None:
+        """Clear the storage of the page the visit ended on (what other origins its pages used
+        stays to be cleared before a visit there), stop it posting warnings, and leave it for a
+        blank page before the stand-in is read: its own timers end there, so what it would send
+        later (not waited for) does not reach the stand-in during the lane's next visit, to be
+        counted as that page's."""
         from playwright.async_api import Error as PlaywrightError
 
         self._dirty |= self._reports.origins()
         try:
-            self._dirty.discard(await page.evaluate(_FORGET_HERE_JS))
+            self._dirty.discard(await page.evaluate(_FORGET_HERE_JS, min(left, LEAVE_MS)))
         except PlaywrightError:
             pass
+        try:
+            await page.goto("about:blank", wait_until="commit", timeout=min(left, LEAVE_MS))
+        except PlaywrightError:  # a timeout too: the visit itself is over, but a navigation still
+            # under way would cut the next visit's short, so the next visit opens a new page
+            self._generation = None
+            with contextlib.suppress(PlaywrightError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._context.close(), LEAVE_MS / 1000)
+
+
+async def _new_page(context):
+    """`context.new_page()`, tried once more after a moment: Firefox over BiDi sometimes refuses
+    a tab in a browser that has just started while another context opens one ("can't access
+    property selectedTab"), and the next try works."""
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        return await context.new_page()
+    except PlaywrightError as exc:
+        if "selectedTab" not in str(exc):
+            raise
+    await asyncio.sleep(0.25)
+    return await context.new_page()
 
 
 async def _fresh(route) -> None:
@@ -475,19 +544,23 @@ async def _fresh(route) -> None:
         await route.fulfill(status=200, content_type="text/html; charset=utf-8", body=_FRESH_HTML)
 
 
+def _same_page(url, visited: str | None) -> bool:
+    return isinstance(url, str) and visited is not None and url.rstrip("/") == visited.rstrip("/")
+
+
 def origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
 
-async def _expected(page, script: str, triggers: tuple, *action: str) -> list[tuple[str, str]]:
-    """The plan's events the page must send, as `script` finds them; none without a plan."""
+async def _expected_on_action(page, triggers: tuple, selector: str, kind: str) -> list[tuple[str, str]]:
+    """The plan's events a click or submit on `selector` must send; none without a plan."""
     from playwright.async_api import Error as PlaywrightError
 
     if not triggers:
         return []
     try:
-        found = await page.evaluate(script, [list(triggers), *action] if action else list(triggers))
+        found = await page.evaluate(EXPECTED_ON_ACTION_JS, [list(triggers), selector, kind])
     except PlaywrightError:  # the page navigated meanwhile: its next page is judged on what it sends
         return []
     return [tuple(pair) for pair in found]

@@ -6,7 +6,7 @@ URLs) or from a generated folder (`generated_storefront`: one page per event, as
 paste the snippets). Expectations come from `--expect` and from the tracking plan: an event whose
 load trigger's data islands are all on the page, or whose click or submit trigger the visit
 used, must arrive good (`plan_triggers` describes the plan's triggers for the page to match,
-`EXPECTED_ON_LOAD_JS` and `EXPECTED_ON_ACTION_JS` match them, `check_expectations` judges).
+`ISLANDS_PRESENT_JS` and `EXPECTED_ON_ACTION_JS` match them, `check_expectations` judges).
 """
 
 from __future__ import annotations
@@ -163,18 +163,33 @@ def plan_triggers(plan) -> list[dict]:
     return out
 
 
-# `spec => [[name, why]]`: the events of load triggers whose data islands are all on the page.
-EXPECTED_ON_LOAD_JS = """spec => {
-  const out = [];
-  for (const s of spec) {
-    if (s.kind !== 'load') continue;
-    if (s.islands.every(n => document.querySelector('script[data-klaviyo="' + CSS.escape(n) + '"]'))) {
-      const why = 'its data island' + (s.islands.length > 1 ? 's ' : ' ') + s.islands.join(', ') + ' on the page';
-      for (const name of s.names) out.push([name, why]);
+# `spec => [index]`: the load triggers of `spec` (indexes) whose data islands are all on the page.
+# ES5 and the page's own `document`: it runs in every document, from an init script (`_driver`).
+ISLANDS_PRESENT_JS = """function (spec) {
+  var out = [];
+  for (var i = 0; i < spec.length; i++) {
+    var s = spec[i], all = s.kind === 'load';
+    for (var j = 0; all && j < s.islands.length; j++) {
+      all = !!document.querySelector('script[data-klaviyo="' + CSS.escape(s.islands[j]) + '"]');
     }
+    if (all) { out.push(i); }
   }
   return out;
 }"""
+
+
+def load_expectations(triggers, found, where: str = "the page") -> list[tuple[str, str]]:
+    """The events of the load triggers `ISLANDS_PRESENT_JS` found (indexes into `triggers`, as the
+    page said them: anything else is ignored), each (name, why); `where` names the page."""
+    out = []
+    for index in found if isinstance(found, list) else []:
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(triggers) \
+                and triggers[index]["kind"] == "load":
+            islands = triggers[index]["islands"]
+            why = f"its data island{'s' if len(islands) > 1 else ''} {', '.join(islands)} on {where}"
+            out += [(name, why) for name in triggers[index]["names"]]
+    return out
+
 
 # `[spec, selector, kind] => [[name, why]]`: the events whose click trigger matches the element
 # about to be clicked, or whose submit trigger matches the form that clicking it submits.

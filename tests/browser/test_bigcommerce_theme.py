@@ -11,6 +11,7 @@ import pytest
 
 from klaviyo_snippets.generator.codegen import generate, preset_path
 from tests.bigcommerce_theme import CART, CATEGORY, CUSTOMER, PRODUCT, asset_pages, make_theme, render_page
+from tests.platform_pages import properties
 
 pytestmark = pytest.mark.browser
 
@@ -34,10 +35,6 @@ def open_page(shop, theme: Path, path: str, page: str, context: dict, content: s
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
     return tab, errors
-
-
-def properties(event: dict) -> dict:
-    return {k: v for k, v in event["properties"].items() if k not in ("$use_ip", "$is_session_activity")}
 
 
 # Cornerstone's product form (components/products/product-view.html): stencil-utils posts it
@@ -74,6 +71,8 @@ def test_product_with_a_logged_in_customer_then_add_to_cart_and_a_category(klavi
     assert properties(category) == {"CategoryName": "Fantasy Books", "CategoryID": "401",
                                     "URL": "https://store.test/fantasy-books/"}  # image: null, left out
     assert category["status"] == "good" and errors == []
+    klaviyo_shop.settle()
+    assert klaviyo_stub.diagnostics() == []  # no island broken or unrendered, read or not
 
 
 CHECKOUT = ('<a class="button button--primary" href="{landing}" data-primary-checkout-now-action>'
@@ -113,3 +112,5 @@ def test_hostile_product_names_stay_data(klaviyo_shop, klaviyo_stub, theme):
     viewed = klaviyo_stub.expect_event("Viewed Product")
     assert (viewed["properties"]["ProductName"], viewed["properties"]["Categories"]) == (HOSTILE, [HOSTILE])
     assert page.evaluate("() => window.pwned") is None and errors == []
+    klaviyo_shop.settle()
+    assert klaviyo_stub.diagnostics() == []  # every island still JSON

@@ -163,6 +163,18 @@ def test_a_shopify_cart_checkout_button_delivers_started_checkout_and_submits_th
     assert names[2:] == (["checkout"] if button.startswith("<button") else ["checkout.x", "checkout.y"])
 
 
+def test_without_request_submit_the_held_cart_still_goes_to_checkout(klaviyo_shop, klaviyo_stub, landing, install):
+    # Safari before 16 has no requestSubmit: the held form is sent with submit(), which sends no
+    # button, so a hidden copy of the button's name=value must carry "checkout" (without it
+    # Shopify reads an update of the cart and the shopper lands back on /cart).
+    klaviyo_shop.page.add_init_script("delete HTMLFormElement.prototype.requestSubmit;")
+    p = open_identified(klaviyo_shop, klaviyo_stub, shop_page(install, cart_form(landing)), "/cart")
+    with p.expect_navigation(url=f"{landing.url}/cart"):
+        p.click("[name=checkout]")
+    klaviyo_stub.expect_event("Started Checkout", value=29.98, profile={"email": SHOPPER})
+    assert landing.seen == [("POST", "/cart", [("updates[]", "2"), ("note", "gift"), ("checkout", "")])]
+
+
 def test_a_click_inside_a_link_delivers_and_follows_the_link(klaviyo_shop, klaviyo_stub, install):
     klaviyo_shop.add("/deals.html", "<!doctype html><title>deals</title><p>deals</p>")
     body = ('<a href="/deals.html?from=home"><span data-klaviyo-banner="Black Friday">'

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from klaviyo_snippets.generator.codegen import generate, preset_path
+from tests.platform_pages import properties
 from tests.shopify_theme import (
     COLLECTION, CUSTOMER, PRODUCT, SEARCH, TALE_LINE, WINNIE_LINE, asset_pages, cart, make_theme, render_page,
 )
@@ -42,11 +43,6 @@ def open_page(shop, theme: Path, path: str, **render):
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     return page, errors
-
-
-def properties(event: dict) -> dict:
-    """An event's properties as the plan built them (without what the onsite script adds)."""
-    return {k: v for k, v in event["properties"].items() if k not in ("$use_ip", "$is_session_activity")}
 
 
 def test_a_logged_in_customer_viewing_a_product_collection_and_search(klaviyo_shop, klaviyo_stub, theme):
@@ -78,6 +74,8 @@ def test_a_logged_in_customer_viewing_a_product_collection_and_search(klaviyo_sh
     searched = klaviyo_stub.expect_event("Searched Site")
     assert properties(searched) == {"SearchTerm": "Fantasty Boks", "ReturnedResults": 54}
     assert errors == [] and [e["status"] for e in (category, searched)] == ["good", "good"]
+    klaviyo_shop.settle()
+    assert klaviyo_stub.diagnostics() == []  # no island broken or unrendered, read or not
 
 
 HOSTILE = "</script><script>window.pwned=1</script><!-- {{ x }} {% raw %} \"quoted\" 'single' &amp;"
@@ -91,6 +89,8 @@ def test_hostile_titles_stay_data_even_with_a_json_filter_that_escapes_nothing(k
     viewed = klaviyo_stub.expect_event("Viewed Product")
     assert (viewed["properties"]["ProductName"], viewed["properties"]["Categories"]) == (HOSTILE, [HOSTILE])
     assert page.evaluate("() => window.pwned") is None and errors == []
+    klaviyo_shop.settle()
+    assert klaviyo_stub.diagnostics() == []  # every island still JSON, the cart one too
     assert json.loads(page.locator('script[data-klaviyo="cart"]').text_content())["note"] == HOSTILE
 
 

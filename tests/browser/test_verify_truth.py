@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from klaviyo_snippets import generate, verify
+from klaviyo_snippets import generate, load_plan, verify
 from klaviyo_snippets.harness.browser import BrowserUnavailable, choose_browser
 from klaviyo_snippets.harness.cli import main
+from klaviyo_snippets.harness.verify import Visit, run_visits
 from tests.browser.guide import LOADER, SCRIPT_TAG
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -168,6 +169,33 @@ def test_a_click_that_navigates_is_followed_to_the_next_page(tmp_path, lane, ins
     assert report.ok, report.format()
 
 
+def test_pages_that_navigate_at_once_keep_their_expectations_and_a_router_ends_the_wait(lane):
+    """A product page that goes elsewhere as soon as it has loaded still expects Viewed Product of
+    its island (it was never sent: no generated code here), and so does a page a visit goes on to;
+    a link a router intercepts (the Navigation API) keeps the page: the visit ends, not its time."""
+    onsite = f"{SCRIPT_TAG}<script>{LOADER}</script><script>klaviyo.identify({{email: '{EMAIL}'}});</script>"
+    product = island("product", ISLANDS["fine"])
+    router = ("<a id=go href='/elsewhere.html'>go</a><script>navigation.addEventListener('navigate', function (e) {"
+              " if (e.canIntercept) e.intercept({handler: function () { klaviyo.track('Routed', {}); }}); });</script>")
+    site = {"/leaves.html": f"<!doctype html><body>{onsite}{product}"
+                            "<script>addEventListener('load', function () { location.href = '/next.html'; });</script>",
+            "/hops.html": f"<!doctype html><body>{onsite}<script>location.href = '/sale.html';</script>",
+            "/sale.html": f"<!doctype html><body>{onsite}{product}",
+            "/routed.html": f"<!doctype html><body>{onsite}{router}",
+            "/next.html": "<!doctype html><p>next"}
+    visits = [Visit("https://shop.test/leaves.html"), Visit("https://shop.test/hops.html"),
+              Visit("https://shop.test/routed.html", (("click", "#go"),))]
+
+    report = run_visits(visits, site=site, labels=["leaves", "hops", "routed"], plan=load_plan(None), browser=lane,
+                        timeout=5, jobs=1)
+
+    judged = [(x["visit"], x["event"], x["why"], x["met"]) for x in report.expectations]
+    assert judged == [("leaves", "Viewed Product", "its data island product on the page", False),
+                      ("hops", "Viewed Product", "its data island product on https://shop.test/sale.html", False)]
+    assert report.timed_out == [], report.format()
+    assert [(e["visit"], e["status"]) for e in report.events if e["metric"] == "Routed"] == [("routed", "good")]
+
+
 CHECKOUT_PLAN = """\
 version: 1
 public_key: Chk001
@@ -217,6 +245,26 @@ def test_each_page_is_a_new_visitor(tmp_path, lane):
     assert probes["second"] == ("dropped", {"local": None, "session": None, "identified": False}), report.format()
     third = probes["third"][1]
     assert (third["local"], third["session"]) == ("x", "y")  # the probe does see its own page's storage
+
+
+def test_what_a_page_does_after_its_visit_is_no_other_pages(tmp_path, lane):
+    """A page's own timers keep going after its visit is over (verify does not wait for them), and
+    it warns as it is left: none of it may reach the lane's next visit, a new visitor whose
+    report holds only what its own page did."""
+    warn = ("dispatchEvent(new CustomEvent('klaviyo-snippets:warning',"
+            " {detail: {event: 'Viewed Product', kind: 'warning', reason: 'as it is left'}}));")
+    (tmp_path / "late.html").write_text(
+        "<!doctype html><body><script>addEventListener('load', function () {"
+        " setInterval(function () { document.cookie = 'left=1; path=/'; }, 5); });"
+        f" addEventListener('pagehide', function () {{ {warn} }});</script>")
+    (tmp_path / "probe.html").write_text(f"<!doctype html><body>{SCRIPT_TAG}<script>{LOADER}</script>"
+                                         "<script>klaviyo.track('Probe', {cookie: document.cookie});</script>")
+
+    report = verify([str(tmp_path / "late.html"), str(tmp_path / "probe.html")], browser=lane, jobs=1)
+
+    [probe] = [e for e in report.events if e["metric"] == "Probe"]
+    assert (Path(probe["visit"]).stem, probe["properties"]) == ("probe", {"cookie": ""}), report.format()
+    assert report.warnings == [] and report.timed_out == [], report.format()
 
 
 def _lan_address() -> str | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from klaviyo_snippets.generator.codegen import generate, preset_path
+from tests.platform_pages import properties
 from tests.woocommerce_theme import (
     CATEGORY, PRODUCT, TALE_ITEM, USER, WINNIE_ITEM, asset_pages, cart, item, run_php, store,
 )
@@ -38,10 +39,6 @@ def open_page(shop, plugin: Path, path: str, page: list[str] | None = None, **st
     errors: list[str] = []
     browser_page.on("pageerror", lambda error: errors.append(str(error)))
     return browser_page, errors
-
-
-def properties(event: dict) -> dict:
-    return {k: v for k, v in event["properties"].items() if k not in ("$use_ip", "$is_session_activity")}
 
 
 def test_a_logged_in_customer_viewing_a_product_a_category_and_a_search(klaviyo_shop, klaviyo_stub, plugin):
@@ -69,6 +66,8 @@ def test_a_logged_in_customer_viewing_a_product_a_category_and_a_search(klaviyo_
     searched = klaviyo_stub.expect_event("Searched Site")
     assert properties(searched) == {"SearchTerm": "Fantasty Boks", "ReturnedResults": 54}
     assert errors == [] and [e["status"] for e in (category, searched)] == ["good", "good"]
+    klaviyo_shop.settle()
+    assert klaviyo_stub.diagnostics() == []  # no island broken, read or not
 
 
 HOSTILE = "</script><script>window.pwned=1</script><!-- <?php echo 'PWNED'; ?> {{ x }} \"quoted\" 'single' &amp;"
@@ -81,6 +80,8 @@ def test_hostile_names_stay_data(klaviyo_shop, klaviyo_stub, plugin):
     viewed = klaviyo_stub.expect_event("Viewed Product")
     assert (viewed["properties"]["ProductName"], viewed["properties"]["Categories"]) == (HOSTILE, [HOSTILE])
     assert page.evaluate("() => window.pwned") is None and errors == []
+    klaviyo_shop.settle()
+    assert klaviyo_stub.diagnostics() == []  # every island still JSON
     assert "PWNED" not in page.content().replace("echo 'PWNED'", "")
 
 

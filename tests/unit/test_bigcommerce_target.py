@@ -6,8 +6,6 @@ hostile values, and the errors for paths Stencil does not document."""
 
 from __future__ import annotations
 
-import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.plan import evaluate, load_plan
 from klaviyo_snippets.harness.cli import main
 from tests.bigcommerce_theme import CART, CATEGORY, CUSTOMER, PRODUCT, make_theme, render_page
+from tests.platform_pages import UNREAD_ISLAND_PLAN, files_under, parsed_islands as islands
 
 PRESET = preset_path("bigcommerce")
 PARTIALS = "templates/components/klaviyo/"
@@ -25,41 +24,12 @@ OURS = {"assets/klaviyo/klaviyo-snippets.min.js", "klaviyo-snippets/README.md", 
 IMG = "https://cdn11.bigcommerce.com/s-abc123/images/stencil/1280x1280/products/1111/1/winnie.png?c=2"
 
 
-def files_under(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 @pytest.fixture(scope="module")
 def theme(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("cornerstone")
     make_theme(folder)
     generate(PRESET, folder, target="bigcommerce")
     return folder
-
-
-def islands(html: str) -> dict[str, object]:
-    """Each data island of a page, parsed as JSON, read as a browser's HTML parser reads it."""
-    found: dict[str, str] = {}
-
-    class Parser(HTMLParser):
-        name = None
-
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            self.name = attrs.get("data-klaviyo") if tag == "script" else None
-            if self.name:
-                assert attrs.get("type") == "application/json"
-                found[self.name] = ""
-
-        def handle_data(self, data):
-            if self.name:
-                found[self.name] += data
-
-        def handle_endtag(self, tag):
-            self.name = None
-
-    Parser().feed(html)
-    return {name: json.loads(text) for name, text in found.items()}
 
 
 def test_generate_touches_only_its_own_files_and_check_follows_the_plan(tmp_path):
@@ -76,7 +46,8 @@ def test_generate_touches_only_its_own_files_and_check_follows_the_plan(tmp_path
     plan.write_text(text[:text.index("  viewed_category:")].replace("public_key: XXXXXX", "public_key: AbC123"),
                     encoding="utf-8")
     stale = generate(plan, folder, target="bigcommerce", check=True)
-    assert not stale.current and PARTIALS + "category.html" in stale.stale and PARTIALS + "install.html" in stale.diffs
+    assert not stale.current and set(stale.stale) == OURS  # every file of ours names its plan; none of the theme's
+    assert set(stale.diffs) == OURS - {PARTIALS + "category.html"}
     assert set(generate(plan, folder, target="bigcommerce").removed) == {PARTIALS + "category.html"}
     after = files_under(folder)
     assert {name: after[name] for name in theme_files} == theme_files
@@ -91,8 +62,10 @@ def test_init_platform_bigcommerce_writes_the_preset_that_generates_a_theme(tmp_
     assert plan.read_text(encoding="utf-8") == PRESET.read_text(encoding="utf-8").replace("../plan.schema", "./plan.schema", 1)
     args = ["generate", "--target", "bigcommerce", "--plan", str(plan), "--public-key", "AbC123", "--out", str(tmp_path / "t")]
     assert main(args) == 0 and main([*args, "--check"]) == 0
+    capsys.readouterr()
     assert main(["generate", "--target", "bigcommerce", "--plan", str(plan)]) == 2  # a theme folder: --out required
-    assert "--out" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("error: --out: --target bigcommerce writes into your theme's folder: say which "
+                                       "with --out\n  hint: e.g. klaviyo-snippets generate --target bigcommerce --out my-theme\n")
 
 
 def test_islands_render_stencil_objects_as_the_preset_reads_them(theme):
@@ -186,3 +159,15 @@ def test_an_input_stencil_has_no_object_for_is_refused(tmp_path):
     with pytest.raises(UserError, match=r"--target bigcommerce: Viewed Product reads the data island 'collection'") as raised:
         render_files(plan, tmp_path / "theme", target="bigcommerce")
     assert raised.value.hint == "name the input after the Stencil object it holds: customer, product, category, cart"
+
+
+def test_an_island_the_plan_reads_no_field_of_is_still_rendered_so_its_load_trigger_fires(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(UNREAD_ISLAND_PLAN, encoding="utf-8")
+    theme = tmp_path / "theme"
+    make_theme(theme)
+    generate(plan, theme, target="bigcommerce")
+    found = islands(render_page(theme, "pages/product", {"product": PRODUCT}))
+    assert found == {"product": {}}  # only on product pages
+    assert evaluate(load_plan(plan).event("viewed_product_page"), found).payload == {"Page": "product page"}
+    assert islands(render_page(theme, "pages/category", {"category": CATEGORY})) == {}

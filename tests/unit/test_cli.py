@@ -235,6 +235,23 @@ def test_init_copies_the_built_in_plan_with_its_schema_and_never_overwrites(tmp_
     assert plan.read_text() == "# mine\n"
 
 
+@pytest.mark.parametrize("platform", ["shopify", "bigcommerce", "woocommerce"])
+def test_a_platform_target_with_the_built_in_plan_points_at_the_platforms_preset(tmp_path, capsys, platform):
+    assert main(["generate", "--target", platform, "--out", str(tmp_path / "theme")]) == 2
+    err = capsys.readouterr().err
+    assert f"start from its preset with `klaviyo-snippets init --platform {platform}`" in err, err
+    assert not (tmp_path / "theme").exists()
+
+
+def test_init_says_what_is_wrong_with_a_path_it_cannot_write_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a relative plan's schema would go
+    assert main(["init", str(tmp_path / ("x" * 300))]) == 2
+    assert capsys.readouterr().err.endswith(": File name too long\n  hint: choose a shorter path\n")
+    assert main(["init", "a\0b.yaml"]) == 2
+    assert "holds a NUL character" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_verify_report_escapes_what_a_terminal_would_act_on():
     from klaviyo_snippets.harness.verify import VerifyReport
 

@@ -50,9 +50,12 @@ def miss(stub, metric="Viewed Product", **expected) -> str:
 
 
 @pytest.fixture
-def idle_soon(monkeypatch):
-    """The stand-in counts as idle after 0.2 s of nothing new (1.5 s in use): the same rule, faster."""
+def idle_soon(monkeypatch, stub):
+    """The stand-in counts as idle after 0.2 s of nothing new (1.5 s in use; `stub` has no identify
+    debounce to wait out meanwhile): the same rule, faster."""
     monkeypatch.setattr(_expect, "IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(stub.settings, "identify_debounce_ms", 0)
+    monkeypatch.setattr(_expect, "SEND_SECONDS", 0.1)
 
 
 # -- the signature --------------------------------------------------------------------------------
@@ -164,6 +167,16 @@ def test_a_wrong_property_name_lists_what_arrived_and_stops_once_the_stand_in_is
     ]
 
 
+def test_the_idle_time_covers_the_onsite_scripts_identify_debounce(idle_soon):
+    """A page that tracks once its identify is answered sends nothing while the debounce runs: the
+    stand-in waits that long, and a request's way, before it calls itself idle."""
+    with StubKlaviyo(identify_debounce_ms=600) as slow:
+        assert track(slow) == 202
+        message = miss(slow, properties={"ProductID": "2222"}, timeout=10)
+    assert "nothing new reached the stand-in for 0.7 s, " in message.splitlines()[1]
+    assert float(message.splitlines()[1].split()[2]) >= 0.7  # "(stopped after N s of ..."
+
+
 def test_with_no_event_of_the_metric_it_waits_the_whole_timeout(stub, idle_soon):
     assert track(stub, "Added to Cart") == 202
     message = miss(stub, timeout=0.6)
@@ -193,6 +206,15 @@ def test_a_throttled_request_may_be_retried_so_it_waits_the_whole_timeout(stub, 
     message = miss(stub, properties={"ProductID": "2222"}, timeout=0.8)
     assert "none arrived within 0.8 s" in message.splitlines()[0]
     assert "1 request was refused: POST /client/events/ 429" in message
+
+
+def test_a_miss_says_when_the_stand_in_forgot_records():
+    with StubKlaviyo(max_records=2) as small:
+        for product in "123":
+            assert track(small, properties={**MUG, "ProductID": product}) == 202
+        message = miss(small, properties={"ProductID": "1"})
+    assert ("  (the stand-in forgot its oldest records, 1 request, 1 event: its log keeps the newest "
+            "(StubSettings.max_records, max_record_bytes))") in message.splitlines()
 
 
 def test_long_values_are_shown_where_they_differ(stub):
@@ -254,6 +276,10 @@ def test_drops_by_the_onsite_script_and_by_the_generated_code_are_listed_with_th
     island = lines.index('  #18 "(no metric)" dropped by the generated code')
     assert lines[island + 4] == ("     ! data island product is not JSON "
                                  "(it holds unrendered template text: {{ product | json }})")
+    # Who dropped each is in its record (verify reports it from there).
+    assert [(e["endpoint"], e["reasons"][0]["code"]) for e in stub.events(status="dropped")] == [
+        ("onsite script", "dropped_by_onsite_script"), ("generated code", "dropped_by_generated_code"),
+        ("generated code", "dropped_by_generated_code")]
 
 
 def test_the_generated_codes_warnings_about_the_metric_are_listed_whole(stub):

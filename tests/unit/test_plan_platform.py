@@ -199,6 +199,13 @@ def test_minor_units_need_a_currency_or_digits_and_know_iso_codes(tmp_path):
         load_plan(write_plan(tmp_path, MONEY_PLAN.replace("currency: thing.cur", "currency: shop.cur")))
     assert "currency: 'shop.cur' is neither an ISO 4217 code nor a path" in str(info.value)
 
+    # A code read from a list would be a list at run time, which counts as no code: refused here.
+    with pytest.raises(UserError) as info:
+        load_plan(write_plan(tmp_path, MONEY_PLAN.replace("currency: thing.cur", 'currency: "thing.lines[].cur"')))
+    assert str(info.value).splitlines()[0].endswith(
+        "plan.yaml:14:69 at /events/money/properties/Page/derive/currency: "
+        "currency: 'thing.lines[].cur' maps over a list ([]), but one amount has one currency")
+
 
 def test_the_shopify_example_converts_cents_urls_and_variants(tmp_path):
     """The documented example: Shopify's objects as Liquid's json filter gives them."""
@@ -308,7 +315,7 @@ def test_a_bad_path_says_why_and_shows_the_syntax(tmp_path, written, reason):
     with pytest.raises(UserError) as info:
         load_plan(write_plan(tmp_path, text))
     message = str(info.value)
-    assert f"plan.yaml:8:" in message and "/events/viewed/properties/SKU/from" in message
+    assert "plan.yaml:8:" in message and "/events/viewed/properties/SKU/from" in message
     assert f"{written!r} is not a path: " in message and reason in message
     assert "product.variants[0].sku (element 0 of a list)" in message and "cart.items[].title" in message
     assert "got text" not in message

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from klaviyo_snippets.generator.codegen import generate, platforms, preset_path, render_files
+from klaviyo_snippets.generator.codegen import generate, preset_path, render_files
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.plan import evaluate, load_plan
 from klaviyo_snippets.harness.cli import main
+from tests.platform_pages import UNREAD_ISLAND_PLAN, files_under, islands, parsed_islands
 from tests.shopify_theme import (
     COLLECTION, CUSTOMER, PRODUCT, SEARCH, WINNIE_LINE, cart, make_theme, render_page,
 )
@@ -30,41 +30,12 @@ OURS = {
 }
 
 
-def files_under(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 @pytest.fixture(scope="module")
 def theme(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("theme")
     make_theme(folder)
     generate(PRESET, folder, target="shopify")
     return folder
-
-
-def islands(html: str) -> dict[str, str]:
-    """The raw text of each data island of a page, read as a browser's HTML parser reads it."""
-    found: dict[str, str] = {}
-
-    class Parser(HTMLParser):
-        name = None
-
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            self.name = attrs.get("data-klaviyo") if tag == "script" else None
-            if self.name:
-                assert attrs.get("type") == "application/json"
-                found[self.name] = ""
-
-        def handle_data(self, data):
-            if self.name:
-                found[self.name] += data
-
-        def handle_endtag(self, tag):
-            self.name = None
-
-    Parser().feed(html)
-    return found
 
 
 # --------------------------------------------------------------------------- the theme folder
@@ -88,8 +59,8 @@ def test_generate_touches_only_its_own_files_and_check_follows_the_plan(tmp_path
     stale = generate(plan, folder, target="shopify", check=True)
     assert not stale.current
     gone = {"snippets/klaviyo-collection.liquid", "snippets/klaviyo-search.liquid"}
-    assert gone <= set(stale.stale) and "snippets/klaviyo-install.liquid" in stale.diffs
-    assert not set(stale.stale) & set(theme_files)
+    assert set(stale.stale) == OURS  # every file of ours names the plan it came from; none of the theme's
+    assert set(stale.diffs) == OURS - gone  # what is still generated, with its differences
     again = generate(plan, folder, target="shopify")
     assert set(again.removed) == gone
     after = files_under(folder)
@@ -118,13 +89,16 @@ def test_the_plain_target_is_the_layout_generate_always_wrote():
 def test_cli_target_and_platform_mistakes_are_clear(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["generate", "--target", "shopify", "--plan", str(PRESET)]) == 2
-    assert "--out: --target shopify writes into your theme's folder" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("error: --out: --target shopify writes into your theme's folder: say which with "
+                                       "--out\n  hint: e.g. klaviyo-snippets generate --target shopify --out my-theme\n")
     assert main(["generate", "--target", "shopfy", "--out", "t"]) == 2
-    assert "no target 'shopfy'" in (err := capsys.readouterr().err) and "did you mean shopify? choose one of: plain, shopify" in err
+    assert capsys.readouterr().err == ("error: --target: no target 'shopfy'\n  hint: did you mean shopify? choose one "
+                                       "of: plain, shopify, bigcommerce, woocommerce\n")
     assert main(["generate", "--target", "shopify", "--out", "t", "--assets-url", "/x/", "--no-inline"]) == 2
     assert "does not apply to --target shopify" in capsys.readouterr().err
     assert main(["init", "--platform", "magento"]) == 2
-    assert f"no preset for the platform 'magento'\n  hint: choose one of: {', '.join(platforms())}" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("error: --platform: no preset for the platform 'magento'\n"
+                                       "  hint: choose one of: bigcommerce, shopify, woocommerce\n")
     assert not (tmp_path / "plan.yaml").exists() and not (tmp_path / "t").exists()
 
 
@@ -325,3 +299,15 @@ def test_articles_image_lists_indexes_and_mapped_lists_render_as_read(tmp_path):
         "collections": [None, {"title": "Children"}],  # [1] alone: element 1, null before it
     }
 
+
+
+def test_an_island_the_plan_reads_no_field_of_is_still_rendered_so_its_load_trigger_fires(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(UNREAD_ISLAND_PLAN, encoding="utf-8")
+    theme = tmp_path / "theme"
+    make_theme(theme)
+    generate(plan, theme, target="shopify")
+    found = parsed_islands(render_page(theme, page_type="product", product=PRODUCT))
+    assert found == {"product": {}}  # only on product pages
+    assert evaluate(load_plan(plan).event("viewed_product_page"), found).payload == {"Page": "product page"}
+    assert parsed_islands(render_page(theme, page_type="collection", collection=COLLECTION)) == {}

@@ -251,10 +251,57 @@ def test_a_fault_that_is_not_a_json_object_is_a_clear_400(stub, raw):
     assert reply.json["example"]["kind"] == "429"
 
 
+def test_a_fault_for_a_path_it_could_never_match_is_a_clear_error(stub):
+    """A fault on a path no request is matched against would never fire, and a test relying on it
+    would pass for nothing: refused. The onsite script's own form of a path (a trailing slash) works."""
+    stub.inject_fault("429", 1, path="/client/events/")
+    assert post(stub.url + CLIENT_EVENTS, event_body(), CLIENT_HEADERS).status == 429
+    with pytest.raises(ValueError, match=r"^path '/client/eventz' is not an endpoint of the stand-in, so the fault "
+                                         r"would never fire; give one of /client/events, /client/profiles, "):
+        stub.inject_fault("429", 1, path="/client/eventz")
+    with pytest.raises(ValueError, match=r"^count must be a whole number, at least 1; got '2'$"):
+        stub.inject_fault("429", "2")
+    reply = post(stub.url + "/__stub__/faults", {"kind": "503", "path": 5}, {"Content-Type": "application/json"})
+    assert (reply.status, reply.json["error"].split(";")[0]) == (
+        400, "bad fault: path 5 is not an endpoint of the stand-in, so the fault would never fire")
+    assert stub._klaviyo.faults.pending() == []
+
+
+def test_a_dropped_report_with_junk_fields_is_still_a_dropped_event(stub):
+    """Any page may post a report: a drop whose fields are not text is still counted as a drop
+    (not a stand-in error), and the record's id and time are the stand-in's."""
+    report = {"type": "dropped", "metric": ["Viewed Product"], "method": {"a": 1}, "reason": 7, "source": 1,
+              "id": "mine", "received_at": 5, "args": ["Viewed Product", {"$value": 9.99, "SKU": "A"}]}
+    assert post(stub.url + DIAGNOSTICS, report, {"Content-Type": "text/plain"}).status == 204
+    [event] = stub.events()
+    shown = ("status", "endpoint", "metric", "display_name", "reasons", "value", "properties")
+    assert {k: event[k] for k in shown} == {
+        "status": "dropped", "endpoint": "onsite script", "metric": None, "display_name": None,
+        "reasons": [{"pointer": None, "detail": None, "code": "dropped_by_onsite_script"}],
+        "value": 9.99, "properties": {"SKU": "A"}}
+    assert stub.store.counts()["dropped"] == 1
+    [kept] = stub.diagnostics()
+    assert isinstance(kept["id"], int) and kept["received_at"].endswith("Z") and kept["metric"] == ["Viewed Product"]
+    assert_inspection_answers_json(stub)  # and `stub` checks no error was kept for check()
+
+
+def test_the_drop_of_a_large_call_is_recorded(stub):
+    """The onsite script reports a drop with the page's whole call: one Klaviyo would take (up to
+    5 MB) is recorded as a dropped event, not refused for its size."""
+    lines = [{"SKU": f"S{i}", "Description": "x" * 1000} for i in range(3000)]  # 3 MB of JSON
+    report = {"type": "dropped", "method": "track", "metric": "Viewed Product", "reason": "never identified",
+              "args": ["Viewed Product", {"ProductID": "A", "Lines": lines}]}
+    assert post(stub.url + DIAGNOSTICS, report, {"Content-Type": "text/plain"}).status == 204
+    [event] = stub.events(status="dropped")
+    assert (event["metric"], event["properties"]["ProductID"], len(event["properties"]["Lines"])) == (
+        "Viewed Product", "A", 3000)
+
+
 def test_a_diagnostic_over_the_size_limit_is_413(stub):
-    reply = post(stub.url + DIAGNOSTICS, b'{"reason": "' + b"x" * (300 * 1024) + b'"}', {"Content-Type": "text/plain"})
+    raw = b'{"reason": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    reply = post(stub.url + DIAGNOSTICS, raw, {"Content-Type": "text/plain"})
     assert reply.status == 413
-    assert "256 KB" in reply.json["error"]
+    assert reply.json["error"] == "a diagnostic is at most 10 MB"
     assert stub.diagnostics() == []
 
 

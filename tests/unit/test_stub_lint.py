@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from klaviyo_snippets.generator.plan import evaluate, load_plan
 from klaviyo_snippets.harness.standin import _lint
 from tests.browser.guide import expected_event_body, pending_profile
 from tests.http_client import CLIENT_HEADERS, PUBLIC_KEY, SERVER_HEADERS, event_body, post
@@ -91,6 +92,49 @@ def test_every_server_side_example_of_the_guide_is_good_without_a_warning(stub):
     _all_good_without_warnings(stub, examples)
 
 
+def _preset_events() -> list[tuple[str, str, dict]]:
+    """(platform, metric, properties as `klaviyo.track` gets them) for each track event of the
+    platform presets, from its sample in the platform's own shapes (the plan's evaluator)."""
+    found = []
+    for platform in ("shopify", "bigcommerce", "woocommerce"):
+        plan = load_plan(ROOT / "snippets" / "presets" / f"{platform}.yaml")
+        for event in plan.events:
+            roots = plan.sample_roots(event)
+            if event.method == "track" and roots is not None:
+                found.append((platform, event.metric, evaluate(event, roots, now=1700000000).payload))
+    return found
+
+
+def _in_cents(lines: list[dict], write) -> list[dict]:
+    """The lines with their prices left in the platform's minor units, each written by `write`."""
+    return [{**line, **{k: write(round(line[k] * 100)) for k in ("ItemPrice", "RowTotal") if k in line}}
+            for line in lines]
+
+
+def test_the_platform_presets_samples_are_good_without_a_warning_and_their_cents_are_caught(stub):
+    """The presets' payloads as the generated code sends them give no warning; the same payloads
+    with the money left in minor units, as the platforms give it (Shopify's numbers, WooCommerce's
+    Store API strings such as "999"), do."""
+    events = _preset_events()
+    carts = [(p, m, props) for p, m, props in events if props.get("Items") and "$value" in props]
+    assert [(p, m) for p, m, _ in carts] == [
+        ("shopify", "Added to Cart"), ("shopify", "Started Checkout"), ("bigcommerce", "Started Checkout"),
+        ("woocommerce", "Added to Cart"), ("woocommerce", "Started Checkout")]
+    mistakes = []
+    for platform, metric, props in carts:
+        mistakes += [(platform, metric, {**props, "$value": round(props["$value"] * 100)}, "/value"),
+                     (platform, metric, {**props, "Items": _in_cents(props["Items"], int)}, "/properties"),
+                     (platform, metric, {**props, "Items": _in_cents(props["Items"], str)}, "/properties")]
+    for i, (platform, metric, props, _) in enumerate([(p, m, props, None) for p, m, props in events] + mistakes):
+        body = expected_event_body(metric, props, pending_profile(email=f"shopper{i}@example.com"))
+        assert post(stub.url + CLIENT_EVENTS, body, CLIENT_HEADERS).status == 202, (platform, metric)
+    recorded = stub.events()
+    assert [e["status"] for e in recorded] == ["good"] * len(recorded)
+    assert [(e["metric"], e["warnings"]) for e in recorded[:len(events)]] == [(m, []) for _, m, _ in events]
+    assert [[(w["code"], w["pointer"]) for w in e["warnings"]] for e in recorded[len(events):]] == [
+        [("implausible_value", "/data/attributes" + where)] for *_, where in mistakes]
+
+
 def test_the_standard_names_are_the_guides():
     text = guide_text()
     for metric in _lint.STANDARD_METRICS:
@@ -164,6 +208,17 @@ def test_a_dollar_value_in_cents_as_the_onsite_script_sends_it_with_quantities(s
     assert "sum of the line prices (15)" in warning["detail"]
 
 
+@pytest.mark.parametrize("price, total, value, where", [
+    ("999", "1998", 19.98, "/data/attributes/properties"),  # WooCommerce's Store API: minor units as text
+    ("9.99", "19.98", 1998, "/data/attributes/value"),  # a theme's money filter, and a value in cents
+])
+def test_prices_written_as_numbers_in_text_are_compared_too(stub, price, total, value, where):
+    lines = [{"ProductID": "1", "ItemPrice": price, "Quantity": "2", "RowTotal": total}]
+    [warning] = _lint_of(stub, "Placed Order", properties={"Items": lines}, value=value)
+    assert (warning["code"], warning["pointer"]) == ("implausible_value", where)
+    assert "minor units (cents)" in warning["detail"]
+
+
 def test_line_prices_in_cents_with_a_value_in_major_units(stub):
     lines = [{"ProductID": "1", "ItemPrice": 999, "Quantity": 2, "RowTotal": 1998}]
     [warning] = _lint_of(stub, "Placed Order", properties={"Items": lines}, value=19.98)
@@ -209,6 +264,31 @@ def test_keys_are_checked_in_lines_too(stub):
     assert (warning["code"], warning["pointer"]) == ("property_name", "/data/attributes/properties/Items/0/product_id")
 
 
+@pytest.mark.parametrize("key, text, placeholder", [
+    ("ProductName", "{{ product.title | escape }}", "{{ product.title | escape }}"),  # Liquid in a .js asset
+    ("Brand", "{{product.brand.name}}", "{{product.brand.name}}"),  # BigCommerce's Stencil (Handlebars)
+    ("Categories", "{% for c in product.collections %}{{ c.title }}{% endfor %}",
+     "{% for c in product.collections %}"),
+    ("ProductName", "<?php echo $product->get_name(); ?>", "<?php echo $product->get_name(); ?>"),  # WordPress
+    ("URL", "{{ shop.url }}{{ product.url }}", "{{ shop.url }}"),  # said once, not also as a relative URL
+])
+def test_template_text_the_page_never_rendered_is_good_with_a_warning(stub, key, text, placeholder):
+    [warning] = _lint_of(stub, properties={"ProductID": "1111", key: text})
+    assert (warning["code"], warning["pointer"]) == ("template_text", f"/data/attributes/properties/{key}")
+    assert warning["detail"].startswith(f"{text!r} holds template text the page never rendered ({placeholder!r})")
+    assert warning["fix"].startswith("render the value where the template engine runs")
+
+
+def test_template_text_is_found_in_lines_and_lists(stub):
+    lines = copy.deepcopy(LINES)
+    lines[1]["ProductName"] = "{{ item.product_title }}"
+    warnings = _lint_of(stub, "Started Checkout", properties={"Items": lines, "ItemNames": ["A", "{{ item.title }}"]})
+    assert [(w["code"], w["pointer"]) for w in warnings] == [
+        ("template_text", "/data/attributes/properties/ItemNames/1"),
+        ("template_text", "/data/attributes/properties/Items/1/ProductName"),
+    ]
+
+
 def test_a_bulk_events_warning_points_into_its_own_entry(stub):
     metric = {"data": {"type": "metric", "attributes": {"name": "Viewed Product"}}}
     entry = {"type": "event", "attributes": {"properties": {"URL": "/products/mug"}, "metric": metric}}
@@ -238,7 +318,10 @@ def test_a_bulk_events_warning_points_into_its_own_entry(stub):
     ("Placed Order", {"Items": [{"ItemPrice": 0.3, "Quantity": 1}]}, {"value": 29.99}),  # shipping dominates
     ("Placed Order", {"Items": [{"ItemPrice": 2998, "Quantity": 1}]}, {"value": 2998, "value_currency": "JPY"}),
     ("Placed Order", {"Items": [{"ProductID": "1"}]}, {"value": 2998}),  # no line price to compare with
+    ("Placed Order", {"Items": [{"ItemPrice": "9.99", "RowTotal": "9.99"}]}, {"value": 9.99}),  # text, major units
+    ("Placed Order", {"Items": [{"ItemPrice": "$9.99", "RowTotal": "9,99 €"}]}, {"value": 999}),  # not plain numbers
     ("Placed Order", {"Shipping": {"price": 5, "sku": "ship"}}, {}),  # keys outside the lines are not checked
+    ("Viewed Product", {"ProductName": "Mug {size}", "Notes": "a < b ? c : d", "Pattern": "{{"}, {}),  # not templates
     ("__activity__", {"page": "https://shop.example/", "referrer": "", "os": "Linux"}, {}),
 ])
 def test_near_misses_get_no_warning(stub, metric, properties, attributes):

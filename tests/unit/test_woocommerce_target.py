@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from klaviyo_snippets.generator.codegen import generate, preset_path, render_fil
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.plan import evaluate, load_plan
 from klaviyo_snippets.harness.cli import main
+from tests.platform_pages import UNREAD_ISLAND_PLAN, files_under, islands, parsed_islands as parsed
 from tests.woocommerce_theme import (
     CATEGORY, PRODUCT, TALE_ITEM, USER, WINNIE_ITEM, cart, make_folder, php_lint, run_php, store,
 )
@@ -26,44 +26,11 @@ OURS = {"README.md", "manifest.json", "klaviyo-snippets.php", "assets/klaviyo-sn
         "assets/klaviyo-woocommerce.js"}
 
 
-def files_under(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 @pytest.fixture(scope="module")
 def plugin(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("plugins") / "klaviyo-snippets"
     generate(PRESET, folder, target="woocommerce")
     return folder
-
-
-def islands(html: str) -> dict[str, str]:
-    """The raw text of each data island of a page, read as a browser's HTML parser reads it."""
-    found: dict[str, str] = {}
-
-    class Parser(HTMLParser):
-        name = None
-
-        def handle_starttag(self, tag, attrs):
-            attrs = dict(attrs)
-            self.name = attrs.get("data-klaviyo") if tag == "script" else None
-            if self.name:
-                assert attrs.get("type") == "application/json"
-                found[self.name] = ""
-
-        def handle_data(self, data):
-            if self.name:
-                found[self.name] += data
-
-        def handle_endtag(self, tag):
-            self.name = None
-
-    Parser().feed(html)
-    return found
-
-
-def parsed(html: str) -> dict:
-    return {name: json.loads(text) for name, text in islands(html).items()}
 
 
 # --------------------------------------------------------------------------- the plugin folder
@@ -86,8 +53,8 @@ def test_generate_touches_only_its_own_files_and_check_follows_the_plan(tmp_path
     plan.write_text(text.replace("public_key: XXXXXX", "public_key: AbC123")
                     .replace("<<: *line_items\n        from: checkout.items", _ITEMS), encoding="utf-8")
     stale = generate(plan, folder, target="woocommerce", check=True)
-    assert not stale.current and "assets/klaviyo-woocommerce.js" in stale.stale and "klaviyo-snippets.php" in stale.diffs
-    assert not set(stale.stale) & set(foreign)
+    assert not stale.current and set(stale.stale) == OURS  # every file of ours names its plan; none foreign
+    assert set(stale.diffs) == OURS - {"assets/klaviyo-woocommerce.js"}
     again = generate(plan, folder, target="woocommerce")
     assert again.removed == ["assets/klaviyo-woocommerce.js"]
     after = files_under(folder)
@@ -197,7 +164,7 @@ def glue_settings(html: str) -> dict:
     return json.loads(re.search(r'<script type="application/json" id="klaviyo-woocommerce">(.*?)</script>', html).group(1))
 
 
-def test_a_form_post_add_is_handed_to_the_page_once_and_an_ajax_add_is_left_to_the_glue(plugin):
+def test_a_form_post_add_is_handed_to_the_page_once_and_an_ajax_add_is_left_to_the_glue_unless_it_navigates(plugin):
     # woocommerce_add_to_cart($key, $product_id, $quantity, $variation_id, $variation, $cart_item_data)
     add = [TALE_ITEM["key"], 1112, 2, 0, [], []]
     html = run_php(plugin, add_to_cart=add, session={"klaviyo_snippets_added": [{"key": "earlier", "quantity": 1}]})
@@ -206,6 +173,11 @@ def test_a_form_post_add_is_handed_to_the_page_once_and_an_ajax_add_is_left_to_t
     assert '<!-- session after: {"klaviyo_snippets_added":null} -->' in html  # sent once
     html = run_php(plugin, add_to_cart=add, ajax=True)
     assert glue_settings(html)["added"] == [] and '<!-- session after: [] -->' in html
+    # Set to go to the cart after an add, add-to-cart.js navigates instead of triggering
+    # added_to_cart: the AJAX add is kept for the cart page's glue.
+    redirect = {"woocommerce_cart_redirect_after_add": "yes"}
+    html = run_php(plugin, add_to_cart=add, ajax=True, options=redirect)
+    assert glue_settings(html)["added"] == [{"key": TALE_ITEM["key"], "quantity": 2}]
 
 
 HOSTILE = "</script><script>window.pwned=1</script><!-- <?php echo 'PWNED'; ?> {{ x }} {% raw %} \"quoted\" 'single' & \u2028 é"
@@ -285,3 +257,13 @@ def test_inputs_without_an_object_and_a_glue_event_with_other_inputs_are_refused
     plan.write_text(PRESET.read_text(encoding="utf-8").replace("inputs: [cart, item]", "inputs: [item, cart]"), encoding="utf-8")
     with pytest.raises(UserError, match=r"the glue calls Added to Cart as addedToCart\(cart, item\)"):
         render_files(plan, tmp_path / "plugin", target="woocommerce")
+
+
+def test_an_island_the_plan_reads_no_field_of_is_still_printed_so_its_load_trigger_fires(tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(UNREAD_ISLAND_PLAN, encoding="utf-8")
+    generate(plan, tmp_path / "plugin", target="woocommerce")
+    found = parsed(run_php(tmp_path / "plugin", ["product"], queried_id=1111, store=store(PRODUCT)))
+    assert found == {"product": {}}  # only on product pages
+    assert evaluate(load_plan(plan).event("viewed_product_page"), found).payload == {"Page": "product page"}
+    assert parsed(run_php(tmp_path / "plugin", ["product_category"], queried_id=401, store=store(category=CATEGORY))) == {}

@@ -9,7 +9,9 @@
   ``assets/``), written into ``wp-content/plugins/klaviyo-snippets``.
 
 Adding a target is a module here that makes a `Target`, its templates in
-``snippets/targets/NAME/``, and one line in `TARGETS`. A platform preset (``init --platform``)
+``snippets/targets/NAME/``, and one line in `TARGETS`; a platform's data islands are its
+`_islands.Platform` (the inputs, the objects they hold) and its objects' documented fields in
+``snippets/targets/NAME/objects.yaml``. A platform preset (``init --platform``)
 is a plan in ``snippets/presets/NAME.yaml``.
 """
 

@@ -1,5 +1,6 @@
-"""What every output target is, and what targets share: the generated-by notice with the command
-that regenerates the files, the manifest, and the Jinja environment of a target's templates.
+"""What every output target is, and what targets share: the plan's bundle and key, the
+generated-by notice with the command that regenerates the files, the events table of a README,
+the manifest, and the Jinja environment of a target's templates.
 
 A target's templates live in ``snippets/targets/NAME/``. They use square-bracket delimiters
 (``[[ value ]]``, ``[% if %]``, ``[# comment #]``) so that the Liquid, Handlebars or PHP they
@@ -17,11 +18,13 @@ from typing import Any, Callable
 import jinja2
 
 from klaviyo_snippets.generator.codegen import _escape
-from klaviyo_snippets.generator.codegen._build import MARKER, Options, _command, _json_text, _plan_label, file_facts
-from klaviyo_snippets.generator.plan import Plan
+from klaviyo_snippets.generator.codegen._build import (
+    BUNDLE, MARKER, Options, _command, _json_text, _plan_label, build, file_facts,
+)
+from klaviyo_snippets.generator.plan import Event, Plan
 from klaviyo_snippets.generator.resources import snippets_dir, version as generator_version
 
-__all__ = ["Target", "notice", "manifest_file", "render_template"]
+__all__ = ["Target", "plan_bundle", "notice", "fires", "manifest_file", "render_template"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,12 @@ class Target:
     next_step: str = ""
 
 
+def plan_bundle(plan: Plan, out_dir: Path, options: Options) -> tuple[bytes, str]:
+    """The plan's minified bundle, as the plain target writes it, and the public key it sends to."""
+    plain, manifest = build(plan, out_dir, Options(public_key=options.public_key))
+    return plain[f"{BUNDLE}.min.js"], manifest["options"]["public_key"]
+
+
 def notice(plan: Plan, out_dir: Path, options: Options, target: str) -> str:
     """The first line of every readable generated file: generator, plan, the command to rerun."""
     command = _command(plan, out_dir, options).replace(
@@ -52,10 +61,22 @@ def notice(plan: Plan, out_dir: Path, options: Options, target: str) -> str:
     return f"{MARKER} {generator_version()} from {source}. Do not edit: regenerate with `{command}`."
 
 
-def manifest_file(files: dict[str, bytes], *, notice_text: str, plan: Plan, out_dir: Path, target: str,
+def fires(event: Event, plan: Plan, glue: Event | None = None) -> str:
+    """How `event` fires, for a README's table of events (``glue``: the event a cart glue calls)."""
+    how = [{"load": "on page load", "click": f"on a click on {t.selector}", "submit": f"on submit of {t.selector}"}
+           .get(t.kind, "") for t in event.triggers]
+    how += [f"with {other.label}" for other in plan.events if event.key in other.also]
+    if event is glue:
+        how.append("after an add to cart (the cart glue)")
+    return ", ".join(h for h in how if h) or f"when your code calls klaviyoSnippets.{event.function}"
+
+
+def manifest_file(files: dict[str, str | bytes], *, notice_text: str, plan: Plan, out_dir: Path, target: str,
                   key: str, path: str) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Every file plus the manifest (at ``path``) that vouches for them: bytes, gzip bytes, sha256
-    and SRI hash of each, the plan's sha256, the generator's version and the target."""
+    """Every file (text is written as UTF-8) plus the manifest (at ``path``) that vouches for them:
+    bytes, gzip bytes, sha256 and SRI hash of each, the plan's sha256, the generator's version and
+    the target."""
+    files = {name: data if isinstance(data, bytes) else data.encode("utf-8") for name, data in files.items()}
     manifest = {
         "_generated": notice_text,
         "generator": {"name": "klaviyo-snippets", "version": generator_version()},

@@ -9,26 +9,28 @@ the theme's folder.
     assets/klaviyo/klaviyo-snippets.min.js       the bundle, loaded with Stencil's cdn helper
     klaviyo-snippets/README.md, manifest.json    what goes where; what the writer generated
 
-Islands render exactly the fields the plan reads (checked against the documented context by
-`_bigcommerce_reads`), each with Stencil's ``json`` helper in a triple-stash (a double-stash would
-HTML-escape the quotes); the helper escapes ``<``, ``>`` and ``/``, so no value can close the
-script element. A field the page does not have is ``null`` (``typeof`` is ``undefined``), images
-are written with ``getImage`` at the theme's ``zoom_size``, and money stays as Stencil gives it,
-in major units.
+Every event input that a page-load, click or submit trigger reads is a data island rendered
+from one of Stencil's context objects (`PLATFORM`: product, category, customer, cart), field by
+field, checked against their documented shapes (``snippets/targets/bigcommerce/objects.yaml``) by
+`_islands.reads`. Islands render exactly the fields the plan reads, each with Stencil's ``json``
+helper in a triple-stash (a double-stash would HTML-escape the quotes); the helper escapes ``<``,
+``>`` and ``/``, so no value can close the script element. A field the page does not have is
+``null`` (``typeof`` is ``undefined``), images are written with ``getImage`` at the theme's
+``zoom_size``, and money stays as Stencil gives it, in major units.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL, build
-from klaviyo_snippets.generator.codegen.targets._base import Target, manifest_file, notice, render_template
-from klaviyo_snippets.generator.codegen.targets._bigcommerce_reads import ISLANDS, reads
-from klaviyo_snippets.generator.codegen.targets._shopify_reads import Node
+from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL
+from klaviyo_snippets.generator.codegen.targets._base import (
+    Target, fires, manifest_file, notice, plan_bundle, render_template,
+)
+from klaviyo_snippets.generator.codegen.targets._islands import Platform, Syntax, json_template, reads
 from klaviyo_snippets.generator.plan import Plan
 
-__all__ = ["TARGET", "MANIFEST", "ASSET", "PARTIALS", "IMAGE_SIZE"]
+__all__ = ["TARGET", "MANIFEST", "ASSET", "PARTIALS", "IMAGE_SIZE", "PLATFORM"]
 
 NAME = "bigcommerce"
 MANIFEST = "klaviyo-snippets/manifest.json"
@@ -36,32 +38,34 @@ ASSET = f"assets/klaviyo/{BUNDLE}.min.js"
 PARTIALS = "templates/components/klaviyo"
 #: The theme setting getImage sizes images by (Cornerstone's: 1280x1280); the original without it.
 IMAGE_SIZE = "zoom_size"
+PLATFORM = Platform(
+    name=NAME,
+    islands={"customer": ("stencil", "customer"), "product": ("stencil", "product"),
+             "category": ("stencil", "category"), "cart": ("stencil", "cart")},
+    owner="Stencil's", no_island="Stencil has no context object the theme can render it from",
+    holds="the Stencil object", leaves=frozenset({"image", "image[]"}),
+)
+#: island -> the pages it is on, for the partial's comment
+_PAGES = {"customer": "every page, for a logged-in customer", "product": "product pages",
+          "category": "category pages", "cart": "the cart page"}
 
 
 def render(plan: Plan, out_dir: Path, options: Options):
-    plain, plain_manifest = build(plan, out_dir, Options(public_key=options.public_key))
-    key = plain_manifest["options"]["public_key"]
-    found = reads(plan)
+    bundle, key = plan_bundle(plan, out_dir, options)
+    found = reads(plan, PLATFORM).islands
     text = hbs_comment(notice(plan, out_dir, options, NAME))
-    files: dict[str, str | bytes] = {ASSET: plain[f"{BUNDLE}.min.js"]}
+    files: dict[str, str | bytes] = {ASSET: bundle}
     for name, node in found.items():
         files[f"{PARTIALS}/{name}.html"] = render_template(
-            NAME, "island.html.j2", notice=text, name=name, body=_value(node, name, 0), page=ISLANDS[name][1])
+            NAME, "island.html.j2", notice=text, name=name, body=json_template(node, name, _HANDLEBARS),
+            page=_PAGES[name])
     files[f"{PARTIALS}/install.html"] = render_template(
         NAME, "install.html.j2", notice=text, script_url=SCRIPT_URL.format(key=key), asset=ASSET,
         islands=list(found), partials=PARTIALS.removeprefix("templates/"))
     files["klaviyo-snippets/README.md"] = render_template(
         NAME, "README.md.j2", notice=text, islands=list(found), partials=PARTIALS, asset=ASSET, key=key,
-        events=[(e.label, _fires(e, plan)) for e in plan.events])
-    encoded = {name: data if isinstance(data, bytes) else data.encode("utf-8") for name, data in files.items()}
-    return manifest_file(encoded, notice_text=text, plan=plan, out_dir=out_dir, target=NAME, key=key, path=MANIFEST)
-
-
-def _fires(event, plan: Plan) -> str:
-    how = [{"load": "on page load", "click": f"on a click on {t.selector}", "submit": f"on submit of {t.selector}"}
-           .get(t.kind, "") for t in event.triggers]
-    how += [f"with {other.label}" for other in plan.events if event.key in other.also]
-    return ", ".join(h for h in how if h) or f"when your code calls klaviyoSnippets.{event.function}"
+        events=[(e.label, fires(e, plan)) for e in plan.events])
+    return manifest_file(files, notice_text=text, plan=plan, out_dir=out_dir, target=NAME, key=key, path=MANIFEST)
 
 
 def hbs_comment(text: str) -> str:
@@ -75,52 +79,22 @@ def hbs_comment(text: str) -> str:
 # --------------------------------------------------------------------------- Handlebars islands
 
 
-def _value(node: Node, expr: str, depth: int) -> str:
-    """Handlebars that writes, as JSON, what the plan reads at ``node`` of the context value ``expr``."""
-    if node.leaf:
-        return _leaf(expr, node.type)
-    pad = "  " * depth
-    if node.type.endswith("[]"):
-        each = node.kids.get(("e",))
-        if each is None:  # elements by index only: [element 0, element 1, ...], null where unread
-            last = max(token[1] for token in node.kids)
-            items = [_value(node.kids[("i", i)], f"{expr}.[{i}]", depth + 1) if ("i", i) in node.kids else "null"
-                     for i in range(last + 1)]
-            return "[\n" + ",\n".join(f"{pad}  {item}" for item in items) + f"\n{pad}]"
-        for token, kid in node.kids.items():  # an index read as well: the mapped list holds it
-            if token[0] == "i":
-                each = _merged(each, kid)
-        return (f"[\n{pad}  {{{{#each {expr}}}}}{{{{#unless @first}}}},{{{{/unless}}}}\n"
-                f"{pad}  {_value(each, 'this', depth + 1)}\n{pad}  {{{{/each}}}}\n{pad}]")
-    fields = [f"{pad}  {_key(token[1])}: {_value(kid, f'{expr}.{token[1]}', depth + 1)}"
-              for token, kid in node.kids.items()]
-    return "{\n" + ",\n".join(fields) + f"\n{pad}}}"
+def _loop(expr: str, depth: int) -> tuple[str, str, str]:
+    return f"{{{{#each {expr}}}}}{{{{#unless @first}}}},{{{{/unless}}}}", "this", "{{/each}}"
 
 
-def _leaf(expr: str, kind: str) -> str:
+def _leaf(expr: str, kind: str, depth: int) -> str:
     image = "{{{json (getImage EXPR '" + IMAGE_SIZE + "')}}}"
     if kind == "image":
         return f"{{{{#if {expr}}}}}{image.replace('EXPR', expr)}{{{{else}}}}null{{{{/if}}}}"
     if kind == "image[]":
-        return (f"[{{{{#each {expr}}}}}{{{{#unless @first}}}},{{{{/unless}}}}{image.replace('EXPR', 'this')}"
-                f"{{{{/each}}}}]")
+        start, var, end = _loop(expr, depth)
+        return f"[{start}{image.replace('EXPR', var)}{end}]"
     # json writes nothing for undefined: a field the page lacks is null, as JSON has it
     return f'{{{{#if (typeof {expr}) "===" "undefined"}}}}null{{{{else}}}}{{{{{{json {expr}}}}}}}{{{{/if}}}}'
 
 
-def _merged(a: Node, b: Node) -> Node:
-    out = Node(a.type, dict(a.kids), a.leaf or b.leaf)
-    for token, kid in b.kids.items():
-        out.kids[token] = _merged(out.kids[token], kid) if token in out.kids else kid
-    return out
-
-
-def _key(name: str) -> str:
-    """A JSON key in a Handlebars template: JSON-escaped, with no < > & and no mustache."""
-    text = json.dumps(name, ensure_ascii=True)
-    for bad, good in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("{", "\\u007b"), ("}", "\\u007d")):
-        text = text.replace(bad, good)
-    return text
+_HANDLEBARS = Syntax(index=lambda expr, i: f"{expr}.[{i}]", loop=_loop, leaf=_leaf)
 
 
 TARGET = Target(

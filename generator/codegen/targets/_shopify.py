@@ -10,8 +10,15 @@
     klaviyo-snippets/klaviyo-checkout-pixel.js   Started Checkout from the checkout, a custom pixel
     klaviyo-snippets/README.md, manifest.json    what goes where; what the writer generated
 
-Islands render exactly the fields the plan reads (checked against Shopify's documented fields by
-`_shopify_reads`), each with Shopify's ``json`` filter, and then ``<``, ``>``, ``&`` escaped once
+An event's input reaches the page one of three ways on Shopify, each with a documented shape
+(``snippets/targets/shopify/objects.yaml``): a data island rendered field by field from a Liquid
+global (`PLATFORM`: product, collection, search, article, customer); the cart island, Liquid's
+``{{ cart | json }}``, which is the Ajax API's cart (the same JSON as ``/cart.js``; the cart glue
+refreshes it after each cart change); the cart glue's call of Added to Cart, ``(cart, item)``,
+the ``/cart.js`` cart and the line added.
+
+Islands render exactly the fields the plan reads (checked by `_islands.reads`), each with
+Shopify's ``json`` filter, and then ``<``, ``>``, ``&`` escaped once
 more with ``replace``: a value cannot close the script element whether or not Shopify's ``json``
 escapes them (it is believed to; it is not documented). Images are rendered with
 ``image_url: width: 1024``; money stays in cents for the plan's ``minor_units``.
@@ -19,18 +26,19 @@ escapes them (it is believed to; it is not documented). Images are rendered with
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import rjsmin
 
-from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL, build
+from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL
 from klaviyo_snippets.generator.codegen._escape import js_comment
-from klaviyo_snippets.generator.codegen.targets._base import Target, manifest_file, notice, render_template
-from klaviyo_snippets.generator.codegen.targets._shopify_reads import ISLANDS, Node, reads
+from klaviyo_snippets.generator.codegen.targets._base import (
+    Target, fires, manifest_file, notice, plan_bundle, render_template,
+)
+from klaviyo_snippets.generator.codegen.targets._islands import Platform, Syntax, json_template, reads
 from klaviyo_snippets.generator.plan import Plan
 
-__all__ = ["TARGET", "IMAGE_WIDTH", "PIXEL", "MANIFEST", "GLUE"]
+__all__ = ["TARGET", "IMAGE_WIDTH", "PIXEL", "MANIFEST", "GLUE", "PLATFORM"]
 
 NAME = "shopify"
 MANIFEST = "klaviyo-snippets/manifest.json"
@@ -40,72 +48,59 @@ GLUE = "assets/klaviyo-shopify.js"
 IMAGE_WIDTH = 1024
 #: The client API revision the checkout pixel sends (the OpenAPI extract's, as the sender's).
 REVISION = "2026-07-15"
-#: What each island is for, in its snippet's comment.
-_PAGES = {"product": "product pages", "collection": "collection pages", "search": "search results pages",
-          "article": "blog articles", "customer": "every page, for a logged-in customer", "cart": "every page"}
+PLATFORM = Platform(
+    name=NAME,
+    islands={"customer": ("liquid", "customer"), "cart": ("ajax", "cart"), "product": ("liquid", "product"),
+             "collection": ("liquid", "collection"), "search": ("liquid", "search"), "article": ("liquid", "article")},
+    owner="Shopify's", kinds={"liquid": "Liquid object", "ajax": "Ajax API JSON (/cart.js)"},
+    no_island="Shopify has no object the theme can render it from", holds="the Shopify object",
+    leaves=frozenset({"image", "image[]"}), whole=frozenset({"ajax"}),
+    glue={"cart": ("ajax", "cart"), "item": ("ajax", "line_item")},
+    glue_call="the cart glue calls {label} as {function}(cart, item) with the cart of /cart.js and the line added",
+)
+#: island -> (the Liquid condition for its page, or None: every page; what the page is, for its comment)
+_PAGES = {
+    "customer": ("customer", "every page, for a logged-in customer"),
+    "cart": (None, "every page"),  # a cart drawer's checkout button is on each
+    "product": ("request.page_type == 'product'", "product pages"),
+    "collection": ("request.page_type == 'collection'", "collection pages"),
+    "search": ("request.page_type == 'search' and search.performed", "search results pages"),
+    "article": ("request.page_type == 'article'", "blog articles"),
+}
 
 
 def render(plan: Plan, out_dir: Path, options: Options):
-    plain, plain_manifest = build(plan, out_dir, Options(public_key=options.public_key))
-    key = plain_manifest["options"]["public_key"]
-    found = reads(plan)
+    bundle, key = plan_bundle(plan, out_dir, options)
+    found = reads(plan, PLATFORM)
     text = notice(plan, out_dir, options, NAME)
-    islands = [name for name in ISLANDS if name in found.islands or (name == "cart" and found.cart)]
-    files: dict[str, str | bytes] = {f"assets/{BUNDLE}.min.js": plain[f"{BUNDLE}.min.js"]}
+    islands = [name for name in PLATFORM.islands if name in found.islands or name in found.whole]
+    files: dict[str, str | bytes] = {f"assets/{BUNDLE}.min.js": bundle}
     for name in islands:
-        body = "{{ cart | json }}" if name == "cart" else _value(found.islands[name], name, 0)
+        body = f"{{{{ {name} | json }}}}" if name in found.whole else json_template(found.islands[name], name, _LIQUID)
         files[f"snippets/klaviyo-{name}.liquid"] = render_template(
-            NAME, "island.liquid.j2", notice=text, name=name, body=body, page=_PAGES[name])
-    glue = bool(found.glue) or "cart" in islands
+            NAME, "island.liquid.j2", notice=text, name=name, body=body, page=_PAGES[name][1])
+    glue = found.glue is not None or "cart" in islands
+    added = found.glue and found.glue.function
     files["snippets/klaviyo-install.liquid"] = render_template(
         NAME, "install.liquid.j2", notice=text, script_url=SCRIPT_URL.format(key=key), bundle=f"{BUNDLE}.min.js",
-        glue=GLUE.rpartition("/")[2] if glue else None,
-        islands=[(name, ISLANDS[name][2]) for name in islands])
+        glue=GLUE.rpartition("/")[2] if glue else None, islands=[(name, _PAGES[name][0]) for name in islands])
     if glue:  # minified (rjsmin: comments and whitespace), after the notice the writer looks for
-        source = render_template(NAME, "cart.js.j2", added=found.glue and found.glue.function,
-                                 label=found.glue and found.glue.label)
+        source = render_template(NAME, "cart.js.j2", added=added, label=found.glue and found.glue.label)
         files[GLUE] = f"/* {js_comment(text)} */\n" + rjsmin.jsmin(source) + "\n"
     files[PIXEL] = render_template(NAME, "checkout-pixel.js.j2", notice=text, key=key, revision=REVISION)
     files["klaviyo-snippets/README.md"] = render_template(
         NAME, "README.md.j2", notice=text, islands=islands, glue=glue, added=found.glue and found.glue.label,
-        pixel=PIXEL, events=[(e.label, _fires(e, plan, found.glue)) for e in plan.events], key=key)
-    encoded = {name: data if isinstance(data, bytes) else data.encode("utf-8") for name, data in files.items()}
-    return manifest_file(encoded, notice_text=text, plan=plan, out_dir=out_dir, target=NAME, key=key, path=MANIFEST)
-
-
-def _fires(event, plan: Plan, glue) -> str:
-    how = [{"load": "on page load", "click": f"on a click on {t.selector}", "submit": f"on submit of {t.selector}"}
-           .get(t.kind, "") for t in event.triggers]
-    how += [f"with {other.label}" for other in plan.events if event.key in other.also]
-    if event is glue:
-        how.append("after an add to cart (the cart glue)")
-    return ", ".join(h for h in how if h) or f"when your code calls klaviyoSnippets.{event.function}"
+        pixel=PIXEL, events=[(e.label, fires(e, plan, found.glue)) for e in plan.events], key=key)
+    return manifest_file(files, notice_text=text, plan=plan, out_dir=out_dir, target=NAME, key=key, path=MANIFEST)
 
 
 # --------------------------------------------------------------------------- Liquid islands
 
 
-def _value(node: Node, expr: str, depth: int) -> str:
-    """Liquid that writes, as JSON, what the plan reads at ``node`` of the Liquid value ``expr``."""
-    if node.leaf:
-        return _leaf(expr, node.type, depth)
-    pad = "  " * depth
-    if node.type.endswith("[]"):
-        each = node.kids.get(("e",))
-        if each is None:  # elements by index only: [element 0, element 1, ...], null where unread
-            last = max(token[1] for token in node.kids)
-            items = [_value(node.kids[("i", i)], f"{expr}[{i}]", depth + 1) if ("i", i) in node.kids else "null"
-                     for i in range(last + 1)]
-            return "[\n" + ",\n".join(f"{pad}  {item}" for item in items) + f"\n{pad}]"
-        for token, kid in node.kids.items():  # an index read as well: the mapped list holds it
-            if token[0] == "i":
-                each = _merged(each, kid)
-        var = f"klaviyo_{depth}"
-        return (f"[\n{pad}  {{%- for {var} in {expr} -%}}{{%- unless forloop.first -%}},{{%- endunless -%}}\n"
-                f"{pad}  {_value(each, var, depth + 1)}\n{pad}  {{%- endfor -%}}\n{pad}]")
-    fields = [f"{pad}  {_key(token[1])}: {_value(kid, f'{expr}.{token[1]}', depth + 1)}"
-              for token, kid in node.kids.items()]
-    return "{\n" + ",\n".join(fields) + f"\n{pad}}}"
+def _loop(expr: str, depth: int) -> tuple[str, str, str]:
+    var = f"klaviyo_{depth}"
+    return (f"{{%- for {var} in {expr} -%}}{{%- unless forloop.first -%}},{{%- endunless -%}}", var,
+            "{%- endfor -%}")
 
 
 def _leaf(expr: str, kind: str, depth: int) -> str:
@@ -113,25 +108,12 @@ def _leaf(expr: str, kind: str, depth: int) -> str:
     if kind == "image":
         return f"{{%- if {expr} -%}}{{{{ {expr} {image} }}}}{{%- else -%}}null{{%- endif -%}}"
     if kind == "image[]":
-        var = f"klaviyo_{depth}"
-        return (f"[{{%- for {var} in {expr} -%}}{{%- unless forloop.first -%}},{{%- endunless -%}}"
-                f"{{{{ {var} {image} }}}}{{%- endfor -%}}]")
+        start, var, end = _loop(expr, depth)
+        return f"[{start}{{{{ {var} {image} }}}}{end}]"
     return f"{{{{ {expr} | json }}}}"
 
 
-def _merged(a: Node, b: Node) -> Node:
-    out = Node(a.type, dict(a.kids), a.leaf or b.leaf)
-    for token, kid in b.kids.items():
-        out.kids[token] = _merged(out.kids[token], kid) if token in out.kids else kid
-    return out
-
-
-def _key(name: str) -> str:
-    """A JSON key in a Liquid template: JSON-escaped, with no < > & and no Liquid delimiter."""
-    text = json.dumps(name, ensure_ascii=True)
-    for bad, good in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("{", "\\u007b"), ("}", "\\u007d")):
-        text = text.replace(bad, good)
-    return text
+_LIQUID = Syntax(index=lambda expr, i: f"{expr}[{i}]", loop=_loop, leaf=_leaf)
 
 
 TARGET = Target(

@@ -8,9 +8,12 @@
                                      event and after a form post that added to the cart
     README.md, manifest.json         what goes where; what the writer generated
 
-Islands hold the Store API's JSON (product, product category, cart, checkout) or WordPress's user
-and search, narrowed in PHP to the paths the plan reads (checked against the documented fields by
-`_woocommerce_reads`). The plan's text never becomes PHP: the plugin holds only PHP written here,
+An event's input reaches a WooCommerce page one of two ways, each with a documented shape
+(``snippets/targets/woocommerce/objects.yaml``): a data island the plugin prints (`PLATFORM`):
+the Store API's JSON for the product, the product category, the cart (every page) and the
+checkout (the cart, on the checkout page), or WordPress's user and search, narrowed in PHP to the
+paths the plan reads (checked by `_islands.reads`); or the Added to Cart glue's call, ``(cart,
+item)``, the Store API cart and its added item. The plan's text never becomes PHP: the plugin holds only PHP written here,
 field names from the documented objects, and values as single-quoted PHP strings.
 """
 
@@ -21,28 +24,37 @@ from pathlib import Path
 
 import rjsmin
 
-from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL, build
+from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL
 from klaviyo_snippets.generator.codegen._escape import js_comment
-from klaviyo_snippets.generator.codegen.targets._base import Target, manifest_file, notice, render_template
-from klaviyo_snippets.generator.codegen.targets._shopify import _fires, _merged
-from klaviyo_snippets.generator.codegen.targets._woocommerce_reads import ISLANDS, Node, reads
+from klaviyo_snippets.generator.codegen.targets._base import (
+    Target, fires, manifest_file, notice, plan_bundle, render_template,
+)
+from klaviyo_snippets.generator.codegen.targets._islands import Node, Platform, reads
 from klaviyo_snippets.generator.plan import Plan
 
-__all__ = ["TARGET", "PLUGIN", "GLUE"]
+__all__ = ["TARGET", "PLUGIN", "GLUE", "PLATFORM"]
 
 NAME = "woocommerce"
 PLUGIN = "klaviyo-snippets.php"
 GLUE = "assets/klaviyo-woocommerce.js"
+PLATFORM = Platform(
+    name=NAME,
+    islands={"customer": ("wordpress", "customer"), "cart": ("store", "cart"), "product": ("store", "product"),
+             "category": ("store", "product_category"), "checkout": ("store", "cart"),
+             "search": ("wordpress", "search")},
+    owner="WooCommerce's", kinds={"store": "Store API JSON", "wordpress": "WordPress"},
+    no_island="the plugin has no WooCommerce object to print it from", holds="the object", verb="prints",
+    glue={"cart": ("store", "cart"), "item": ("store", "cart_item")},
+    glue_call="the glue calls {label} as {function}(cart, item) with the Store API cart and the item added",
+)
 
 
 def render(plan: Plan, out_dir: Path, options: Options):
-    plain, plain_manifest = build(plan, out_dir, Options(public_key=options.public_key))
-    key = plain_manifest["options"]["public_key"]
-    found = reads(plan)
+    bundle, key = plan_bundle(plan, out_dir, options)
+    found = reads(plan, PLATFORM)
     text = notice(plan, out_dir, options, NAME)
-    bundle = plain[f"{BUNDLE}.min.js"]
     files: dict[str, str | bytes] = {f"assets/{BUNDLE}.min.js": bundle}
-    islands = [name for name in ISLANDS if name in found.islands]
+    islands = list(found.islands)
     glue = found.glue
     version = hashlib.sha256(bundle).hexdigest()[:12]
     if glue:  # minified (rjsmin), after the notice the writer looks for
@@ -55,9 +67,8 @@ def render(plan: Plan, out_dir: Path, options: Options):
         script_url_php=php_string(SCRIPT_URL.format(key=key)), glue=bool(glue), islands=islands, reads=reads_php)
     files["README.md"] = render_template(
         NAME, "README.md.j2", notice=text, key=key, glue=bool(glue), added=glue and glue.label,
-        islands=islands or ["none"], events=[(e.label, _fires(e, plan, glue)) for e in plan.events])
-    encoded = {name: data if isinstance(data, bytes) else data.encode("utf-8") for name, data in files.items()}
-    return manifest_file(encoded, notice_text=text, plan=plan, out_dir=out_dir, target=NAME, key=key,
+        islands=islands or ["none"], events=[(e.label, fires(e, plan, glue)) for e in plan.events])
+    return manifest_file(files, notice_text=text, plan=plan, out_dir=out_dir, target=NAME, key=key,
                          path="manifest.json")
 
 
@@ -65,15 +76,11 @@ def _tree(node: Node) -> str:
     """What is read at ``node``, as the PHP array klaviyo_snippets_pick() walks."""
     if node.leaf:
         return "true"
+    if ("e",) in node.kids:
+        return f"array('e' => {_tree(node.kids[('e',)])})"
     if node.type.endswith("[]"):
-        each = node.kids.get(("e",))
-        if each is None:
-            return "array('i' => array(" + ", ".join(
-                f"{token[1]} => {_tree(kid)}" for token, kid in sorted(node.kids.items())) + "))"
-        for token, kid in node.kids.items():  # an index read as well: the mapped list holds it
-            if token[0] == "i":
-                each = _merged(each, kid)
-        return f"array('e' => {_tree(each)})"
+        return "array('i' => array(" + ", ".join(
+            f"{token[1]} => {_tree(kid)}" for token, kid in sorted(node.kids.items())) + "))"
     return "array('f' => array(" + ", ".join(
         f"{php_string(token[1])} => {_tree(kid)}" for token, kid in node.kids.items()) + "))"
 
