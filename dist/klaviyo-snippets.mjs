@@ -42,7 +42,7 @@
 }(window, "klaviyo");
 /*
  * klaviyoSnippets: one function per event of the tracking plan, and the triggers that call
- * them (page load with JSON data islands, clicks, form submits). Each function reads the
+ * them (page load with JSON data islands, clicks, form submits, data layer pushes). Each function reads the
  * theme's objects, builds the payload the plan describes, checks it and hands it to the klaviyo
  * object above (klaviyo.track / identify / trackViewedItem; never _learnq).
  *
@@ -71,8 +71,9 @@
  * text arguments are paths resolved before the call. A constant (value:) or a default is JSON
  * text, parsed afresh for each payload.
  * Properties come in the order they are computed (event.X before what reads it); the output
- * order, when it differs, lists indexes. A trigger is ["load"], or [DOM event, selector, the
- * input bound to the clicked element or to the submitted form's fields]. Events fired with
+ * order, when it differs, lists indexes. A trigger is ["load"], [DOM event, selector, the
+ * input bound to the clicked element or to the submitted form's fields], or ["datalayer", the
+ * pushed event's name, the input bound to the push]. Events fired with
  * others (also:) are defined first: on an already parsed page a load trigger fires at once.
  *
  * Paths read data, never what objects inherit: a member is the object's own (JSON's, a theme
@@ -96,6 +97,8 @@
  *   I read a data island   R islands already warned about   Q check the islands nothing read
  *   Nv hold a navigation until Klaviyo has the event   N the navigation held
  *   Y stop a held form's second submit event before any handler
+ *   L [event name, handler] of each data layer trigger   Lq the data layer array taken up
+ *   Dl take up window.dataLayer   Dx hand one push to L
  *   F make an event's function (and register its triggers; g: its page-load trigger)
  */
 (function (w, d) {

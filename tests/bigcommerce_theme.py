@@ -127,3 +127,46 @@ CART = {"quantity": 3, "grand_total": {"formatted": "$49.97", "value": 49.97, "c
         "sub_total": {"formatted": "$49.97", "value": 49.97}, "items": [
             _line(1111, "Winnie the Pooh", "WINNIEPOOH", 9.99, 1, ["Fiction", "Children"], {"alt": "", "data": IMG}),
             _line(1112, "A Tale of Two Cities", "TALEOFTWO", 19.99, 2, ["Classics"], None)]}
+
+#: Stencil's global urls object (schemas/urls.yml), as Stencil gives it: store-relative paths.
+URLS = {"home": "https://store.test/", "cart": "/cart.php", "search": "/search.php",
+        "checkout": {"single_address": "/checkout", "multiple_address": "/checkout?multiple_address=1"},
+        "account": {"index": "/account.php"}}
+
+
+# --------------------------------------------------------------------------- the Storefront API
+# GET /api/storefront/carts?include=lineItems.physicalItems.options,lineItems.digitalItems.options,
+# as BigCommerce's Storefront Carts reference documents it (reference/carts.sf.yml, getCarts): an
+# array of one cart; money in major units; absolute url and imageUrl; no categories. The guide's
+# cart: Winnie the Pooh, then A Tale of Two Cities just added.
+def storefront_line(line_id, pid, name, sku, price, qty, url, image) -> dict:
+    return {"id": line_id, "parentId": None, "variantId": pid + 10, "productId": pid, "sku": sku, "name": name,
+            "url": url, "quantity": qty, "brand": "", "isTaxable": True, "imageUrl": image, "discounts": [],
+            "discountAmount": 0, "couponAmount": 0, "originalPrice": price, "listPrice": price, "salePrice": price,
+            "extendedListPrice": round(price * qty, 2), "extendedSalePrice": round(price * qty, 2),
+            "isShippingRequired": True, "giftWrapping": None, "options": []}
+
+
+WINNIE_SF = storefront_line("57a877e0-d898-47d0-910d-88656e8dee0c", 1111, "Winnie the Pooh", "WINNIEPOOH", 9.99, 1,
+                            "http://www.example.com/path/to/product", "http://www.example.com/path/to/product/image.png")
+TALE_SF = storefront_line("22c461a2-eff9-4b72-8d22-7c2792ce2c2d", 1112, "A Tale of Two Cities", "TALEOFTWO", 19.99, 1,
+                          "http://www.example.com/path/to/product2", "http://www.example.com/path/to/product/image2.png")
+
+
+def storefront_cart(*lines: dict) -> dict:
+    total = round(sum(line["extendedSalePrice"] for line in lines), 2)
+    return {"id": "d4e978c2-bdcf-41b0-a49b-fecf4f5223c1", "customerId": 0, "email": "",
+            "currency": {"name": "US Dollars", "code": "USD", "symbol": "$", "decimalPlaces": 2},
+            "isTaxIncluded": False, "baseAmount": total, "discountAmount": 0, "cartAmount": total,
+            "coupons": [], "discounts": [],
+            "lineItems": {"physicalItems": list(lines), "digitalItems": [], "giftCertificates": [], "customItems": []},
+            "createdTime": "2026-12-03T10:00:00+00:00", "updatedTime": "2026-12-03T10:01:00+00:00", "locale": "en"}
+
+
+def guide_added_to_cart(checkout_url: str) -> dict:
+    """The guide's Added to Cart (tests/golden/guide/payloads.json) as BigCommerce's cart carries
+    it: no categories (the Storefront API has none), the checkout at `checkout_url`."""
+    guide = json.loads((ROOT / "tests" / "golden" / "guide" / "payloads.json").read_text(encoding="utf-8"))
+    added = {k: v for k, v in guide["Added to Cart"].items() if k != "AddedItemCategories"}
+    added["Items"] = [{k: v for k, v in line.items() if k != "ProductCategories"} for line in added["Items"]]
+    return {**added, "CheckoutURL": checkout_url}

@@ -46,7 +46,7 @@ def stub(server):
 
 
 #: The skip reasons that mean "a required tool or oracle is missing" (each skip site says one).
-MISSING = re.compile(r"OPENAPI ORACLE UNAVAILABLE|GUIDE UNAVAILABLE|NO NODE|NO STENCIL|NO TSC|NO PHP|NO JQUERY|no (chromium|firefox) to run")
+MISSING = re.compile(r"OPENAPI ORACLE UNAVAILABLE|GUIDE UNAVAILABLE|NO NODE|NO STENCIL|NO THEME-CHECK|NO TSC|NO PHP|NO JQUERY|no (chromium|firefox) to run")
 
 
 @pytest.hookimpl(hookwrapper=True)

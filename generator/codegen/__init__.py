@@ -126,8 +126,9 @@ def _out_dir(out_dir: str | Path | None, target: Target) -> Path:
     if out_dir is not None:
         return Path(out_dir)
     if target.default_out is None:
-        raise UserError(f"--target {target.name} writes into your theme's folder: say which with --out",
-                        where="--out", hint=f"e.g. klaviyo-snippets generate --target {target.name} --out my-theme")
+        what, example = target.out_folder
+        raise UserError(f"--target {target.name} writes into {what}: say which with --out",
+                        where="--out", hint=f"e.g. klaviyo-snippets generate --target {target.name} --out {example}")
     return Path(target.default_out)
 
 

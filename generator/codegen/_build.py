@@ -195,7 +195,7 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
         roots = samples[event.key] or {}
         files[f"snippets/{event.slug}.html"] = event_html(
             header_html=header_html, event=event, islands=_islands(event, roots),
-            markup=_markups(event, roots), call=_call_example(event, roots),
+            markup=_markups(event, roots), pushes=_pushes(event, roots), call=_call_example(event, roots),
             inline=options.inline, nonce=options.csp_nonce,
         )
         outcome = outcomes.get(event.key)
@@ -302,15 +302,8 @@ def _types_context(event: Event) -> dict[str, Any]:
 
 
 def _islands(event: Event, roots: dict) -> list[tuple[str, str]]:
-    """(input name, JSON) for each input a trigger reads from a data island: all of them for a
-    page-load trigger; for a click or submit, those not bound to the element or form."""
-    needed: set[str] = set()
-    for trigger in event.triggers:
-        if trigger.kind == "load":
-            needed |= set(event.inputs)
-        elif trigger.kind in ("click", "submit"):
-            needed |= {name for name in event.inputs if name != trigger.input}
-    return [(name, json_island(roots.get(name), indent=2)) for name in event.inputs if name in needed]
+    """(input name, JSON) for each input a trigger reads from a data island."""
+    return [(name, json_island(roots.get(name), indent=2)) for name in event.island_inputs]
 
 
 def _call_example(event: Event, roots: dict) -> str:
@@ -320,6 +313,18 @@ def _call_example(event: Event, roots: dict) -> str:
 
 def _markups(event: Event, roots: dict) -> list[tuple[Any, str | None]]:
     return [(t, example_element(event, t, roots)) for t in event.triggers if t.kind in ("click", "submit")]
+
+
+def _pushes(event: Event, roots: dict) -> list[tuple[Any, str]]:
+    """(trigger, JavaScript object) of an example push for each data layer trigger: the sample of
+    its input, with the trigger's event name."""
+    out = []
+    for t in event.triggers:
+        if t.kind == "datalayer":
+            sample = roots.get(t.input)
+            sample = {k: v for k, v in sample.items() if k != "event"} if isinstance(sample, dict) else {}
+            out.append((t, js_literal({"event": t.event, **sample}, indent=2)))
+    return out
 
 
 def _klaviyo_call_js(outcome) -> str:

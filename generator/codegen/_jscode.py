@@ -127,6 +127,8 @@ def _triggers(event: Event) -> str | None:
             out.append('["load"]')
         elif t.kind in ("click", "submit"):
             out.append(js_literal([t.kind, t.selector] + ([t.input] if t.input else [])))
+        elif t.kind == "datalayer":
+            out.append(js_literal([t.kind, t.event, t.input]))
     return "[" + ", ".join(out) + "]" if out else None
 
 
@@ -208,6 +210,7 @@ def plan_features(events) -> dict:
         "types": sorted(types), "ops": sorted(ops), "page_fields": fields, "nested": nested,
         "has_also": also, "triggers": bool(kinds - {"call"}), "has_load": "load" in kinds,
         "has_submit": "submit" in kinds, "has_dom": bool(kinds & {"click", "submit"}),
+        "has_datalayer": "datalayer" in kinds,
         # ISO 4217's digits for the codes that do not have 2, when a plan reads a page's code
         "currencies": js_literal(MINOR_DIGITS) if currencies else None,
     }

@@ -22,7 +22,7 @@ __all__ = ["event_html", "event_markdown"]
 
 def event_html(
     *, header_html: str, event, islands: list[tuple[str, str]], markup: list[tuple[Any, str | None]],
-    call: str, inline: bool, nonce: str | None,
+    pushes: list[tuple[Any, str]], call: str, inline: bool, nonce: str | None,
 ) -> str:
     inputs = ", ".join(event.inputs)
     plural = len(event.inputs) > 1
@@ -43,6 +43,9 @@ def event_html(
         elif t.kind == "submit":
             bound = f"; its fields become `{t.input}`" if t.input else ""
             out.append(f"     Fires when a form matching {html_comment(t.selector)} is submitted{bound}.\n")
+        elif t.kind == "datalayer":
+            out.append(f"     Fires when the page pushes {html_comment(t.event)} to its data layer (window.dataLayer, as\n"
+                       f"     Google Tag Manager or gtag.js); the push becomes `{t.input}`.\n")
     if islands:
         out.append(
             "     Render each data island from your platform's object (JSON-encode it and escape <, > and &\n"
@@ -56,6 +59,14 @@ def event_html(
             out.append(element + "\n")
         else:
             out.append(f"<!-- (your element matching {html_comment(trigger.selector)}) -->\n")
+    for trigger, push in pushes:
+        if inline:
+            stamp = f' nonce="{html_attr(nonce)}"' if nonce is not None else ""
+            out.append(f"<!-- (your data layer's {html_comment(trigger.event)} push; here the sample) -->\n"
+                       f"<script{stamp}>\n  window.dataLayer = window.dataLayer || [];\n"
+                       f"  dataLayer.push({_indent(push, 2)});\n</script>\n")
+        else:
+            out.append(f"<!-- (your data layer's {html_comment(trigger.event)} push, from your own script file) -->\n")
     if all(t.kind == "call" for t in event.triggers):
         if inline:
             stamp = f' nonce="{html_attr(nonce)}"' if nonce is not None else ""
@@ -120,7 +131,11 @@ def event_markdown(
         elif t.kind == "submit":
             bound = f"; its fields (name: value) become `{t.input}`" if t.input else ""
             out.append(f"- When a form matching {md_cell(js_literal(t.selector))} is submitted{bound}.\n")
-    if any(t.kind in ("click", "submit") for t in event.triggers):
+        elif t.kind == "datalayer":
+            out.append(f"- When the page pushes the event {md_cell(js_literal(t.event))} to its data layer (`window.dataLayer`, "
+                       f"as Google Tag Manager or gtag.js fill it; pushes made before the code loaded are replayed once), "
+                       f"which becomes `{t.input}`.\n")
+    if any(t.kind in ("click", "submit", "datalayer") for t in event.triggers):
         out.append("- Inputs not bound to the element or form come from their data islands.\n")
     out.append(
         "\n## Properties\n\n"

@@ -216,6 +216,10 @@ def _explain(err, data: Any) -> _Found:
         return _path_found(err.instance, ptr)
     if validator == "oneOf" and last in ("from", "minor_units", "absolute_url"):
         return _paths_found(last, err.instance, ptr)
+    if validator == "oneOf" and last == "datalayer":
+        return _Found(f"{json.dumps(err.instance, default=str)[:60]} is not a data layer trigger", ptr,
+                      "name the pushed event (datalayer: view_item), or bind it to an input "
+                      "(datalayer: {event: view_item, input: push})")
     if last == "currency" and validator in ("anyOf", "pattern"):
         return _Found(f"{err.instance!r} is not a currency", ptr,
                       "write an ISO 4217 code in capitals (USD, EUR, JPY)"
@@ -287,6 +291,10 @@ def _event(key: str, spec: dict, marked: Marked, currency: str | None) -> Event:
     for kind in ("click", "submit"):
         if kind in fire:
             triggers.append(Trigger(kind, fire[kind]["selector"], fire[kind].get("input")))
+    if "datalayer" in fire:
+        layer = fire["datalayer"] if isinstance(fire["datalayer"], dict) else {"event": fire["datalayer"]}
+        bound = layer.get("input") or (inputs[0] if inputs else None)
+        triggers.append(Trigger("datalayer", input=bound, event=layer["event"]))
     properties = _properties(spec["properties"], f"{ptr}/properties", marked, currency)
     return Event(
         key=key,

@@ -106,9 +106,10 @@ class Property:
 
 @dataclass(frozen=True)
 class Trigger:
-    kind: str  # call, load, click, submit
-    selector: str | None = None
-    input: str | None = None
+    kind: str  # call, load, click, submit, datalayer
+    selector: str | None = None  # click, submit
+    input: str | None = None  # the input bound to the element, the form's fields or the push
+    event: str | None = None  # datalayer: the event name pushed
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,19 @@ class Event:
 
     def trigger(self, kind: str) -> Trigger | None:
         return next((t for t in self.triggers if t.kind == kind), None)
+
+    @functools.cached_property
+    def island_inputs(self) -> tuple[str, ...]:
+        """The inputs a trigger reads from data islands, in input order: all of them for a
+        page-load trigger; for a click, submit or data layer trigger, those not bound to the
+        element, the form's fields or the push."""
+        names: set[str] = set()
+        for trigger in self.triggers:
+            if trigger.kind == "load":
+                names |= set(self.inputs)
+            elif trigger.kind in ("click", "submit", "datalayer"):
+                names |= {name for name in self.inputs if name != trigger.input}
+        return tuple(name for name in self.inputs if name in names)
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,19 @@ def check_semantics(plan: Plan, marked: Marked) -> None:
                     where=marked.where(f"{event.pointer}/fire/{kind}/selector"),
                     hint="check brackets, quotes and #/. names; e.g. '#Like', '[data-klaviyo-banner]' or 'form[data-klaviyo-search]'",
                 )
+        layer = event.trigger("datalayer")
+        if layer and not event.inputs:
+            raise PlanError(
+                "fire.datalayer needs an input: the data layer's push is handed to the event as one",
+                where=marked.where(f"{event.pointer}/fire/datalayer"),
+                hint="add inputs: [push], and read the push's fields as push.ecommerce.items[0].item_name",
+            )
+        if layer and layer.input not in event.inputs:
+            raise PlanError(
+                f"fire.datalayer.input {layer.input!r} is not one of the event's inputs {list(event.inputs)}",
+                where=marked.where(f"{event.pointer}/fire/datalayer/input"),
+                hint=f"add {layer.input!r} to inputs:, or bind one of {list(event.inputs)}",
+            )
         if event.trigger("load") and not event.inputs:
             raise PlanError(
                 "fire.load needs at least one input: the event fires when the inputs' data islands are on the page",

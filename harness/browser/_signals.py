@@ -29,7 +29,7 @@ __all__ = ["HARNESS_GLOBAL", "WARNING_EVENT", "PENDING_JS", "IDLE_JS", "capture_
 WARNING_EVENT = "klaviyo-snippets:warning"
 HARNESS_GLOBAL = "__klaviyoSnippetsHarness"
 DIAGNOSTICS_PATH = "/__stub__/diagnostics"
-REASON_CHARS = 4000  # per text field: the stand-in takes diagnostics up to 256 KB
+REASON_CHARS = 4000  # per text field: the stand-in takes diagnostics up to 10 MB
 
 _CAPTURE_JS = """(function (w, url, name, global, most) {
   if (w[global]) { return; }

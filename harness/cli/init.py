@@ -29,11 +29,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="where to write the plan (default: plan.yaml); plan.schema.json goes beside it")
     parser.add_argument("--platform", metavar="NAME", default=None,
                         help="start from the preset for a platform, mapped onto its own objects: "
-                        "shopify, bigcommerce or woocommerce (then: generate --target NAME --out DIR)")
+                        "shopify, bigcommerce or woocommerce (then: generate --target NAME --out DIR), "
+                        "or ga4 for a store whose pages push GA4 ecommerce events to a data layer "
+                        "(then: generate)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from klaviyo_snippets.generator.codegen import preset_path
+    from klaviyo_snippets.generator.codegen import TARGETS, preset_path
 
     source = default_plan_path() if args.platform is None else preset_path(args.platform)
     plan = Path(args.plan)
@@ -60,8 +62,12 @@ def run(args: argparse.Namespace) -> int:
                         else "check that the folder is writable, or choose another path") from None
     if args.platform is not None:
         print(f"wrote {plan} (the {args.platform} preset) and {schema} (its JSON Schema)", file=sys.stdout)
-        print(f"next: klaviyo-snippets generate --target {args.platform} --plan {plan} --public-key <YOUR_PUBLIC_KEY> "
-              f"--out <THEME_DIR>\n  (klaviyo-snippets docs {args.platform} says where each file goes)", file=sys.stdout)
+        if args.platform in TARGETS:
+            print(f"next: klaviyo-snippets generate --target {args.platform} --plan {plan} --public-key <YOUR_PUBLIC_KEY> "
+                  f"--out <THEME_DIR>\n  (klaviyo-snippets docs {args.platform} says where each file goes)", file=sys.stdout)
+        else:  # a source rather than a platform's files: the plain output, on any platform
+            print(f"next: klaviyo-snippets generate --plan {plan} --public-key <YOUR_PUBLIC_KEY>\n"
+                  f"  (klaviyo-snippets docs {args.platform} says what to add to your pages)", file=sys.stdout)
         return 0
     print(f"wrote {plan} (the built-in plan) and {schema} (its JSON Schema)", file=sys.stdout)
     print(f"next: change the paths under `from:` to your platform's field names, then\n"

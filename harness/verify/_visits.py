@@ -158,19 +158,27 @@ def plan_triggers(plan) -> list[dict]:
                 continue
             if trigger.kind == "load":
                 out.append({"names": names, "kind": "load", "islands": list(event.inputs)})
+            elif trigger.kind == "datalayer":
+                out.append({"names": names, "kind": "datalayer", "event": trigger.event})
             elif trigger.kind in ("click", "submit"):
                 out.append({"names": names, "kind": trigger.kind, "selector": trigger.selector})
     return out
 
 
-# `spec => [index]`: the load triggers of `spec` (indexes) whose data islands are all on the page.
-# ES5 and the page's own `document`: it runs in every document, from an init script (`_driver`).
+# `spec => [index]`: the load triggers of `spec` (indexes) whose data islands are all on the page,
+# and the data layer triggers whose event the page's dataLayer holds (Tag Manager's push, or
+# gtag's arguments). ES5 and the page's own `document`: it runs in every document, from an init
+# script (`_driver`).
 ISLANDS_PRESENT_JS = """function (spec) {
-  var out = [];
+  var out = [], layer = Array.isArray(window.dataLayer) ? window.dataLayer : [];
   for (var i = 0; i < spec.length; i++) {
     var s = spec[i], all = s.kind === 'load';
     for (var j = 0; all && j < s.islands.length; j++) {
       all = !!document.querySelector('script[data-klaviyo="' + CSS.escape(s.islands[j]) + '"]');
+    }
+    for (j = 0; !all && s.kind === 'datalayer' && j < layer.length; j++) {
+      var x = layer[j];
+      all = !!x && (x.event === s.event || x[0] === 'event' && x[1] === s.event);
     }
     if (all) { out.push(i); }
   }
@@ -184,9 +192,10 @@ def load_expectations(triggers, found, where: str = "the page") -> list[tuple[st
     out = []
     for index in found if isinstance(found, list) else []:
         if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(triggers) \
-                and triggers[index]["kind"] == "load":
-            islands = triggers[index]["islands"]
-            why = f"its data island{'s' if len(islands) > 1 else ''} {', '.join(islands)} on {where}"
+                and triggers[index]["kind"] in ("load", "datalayer"):
+            islands = triggers[index].get("islands")
+            why = (f"its data island{'s' if len(islands) > 1 else ''} {', '.join(islands)} on {where}" if islands
+                   else f"its data layer push {triggers[index]['event']} on {where}")
             out += [(name, why) for name in triggers[index]["names"]]
     return out
 

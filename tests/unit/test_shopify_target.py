@@ -98,7 +98,7 @@ def test_cli_target_and_platform_mistakes_are_clear(tmp_path, capsys, monkeypatc
     assert "does not apply to --target shopify" in capsys.readouterr().err
     assert main(["init", "--platform", "magento"]) == 2
     assert capsys.readouterr().err == ("error: --platform: no preset for the platform 'magento'\n"
-                                       "  hint: choose one of: bigcommerce, shopify, woocommerce\n")
+                                       "  hint: choose one of: bigcommerce, ga4, shopify, woocommerce\n")
     assert not (tmp_path / "plan.yaml").exists() and not (tmp_path / "t").exists()
 
 

@@ -118,8 +118,8 @@ def test_the_platform_presets_samples_are_good_without_a_warning_and_their_cents
     events = _preset_events()
     carts = [(p, m, props) for p, m, props in events if props.get("Items") and "$value" in props]
     assert [(p, m) for p, m, _ in carts] == [
-        ("shopify", "Added to Cart"), ("shopify", "Started Checkout"), ("bigcommerce", "Started Checkout"),
-        ("woocommerce", "Added to Cart"), ("woocommerce", "Started Checkout")]
+        ("shopify", "Added to Cart"), ("shopify", "Started Checkout"), ("bigcommerce", "Added to Cart"),
+        ("bigcommerce", "Started Checkout"), ("woocommerce", "Added to Cart"), ("woocommerce", "Started Checkout")]
     mistakes = []
     for platform, metric, props in carts:
         mistakes += [(platform, metric, {**props, "$value": round(props["$value"] * 100)}, "/value"),

@@ -83,6 +83,21 @@ def test_a_file_of_the_same_name_is_never_overwritten(tmp_path):
     assert mine.read_text(encoding="utf-8") == "<?php // mine\n" and not (folder / "assets").exists()
 
 
+def test_without_out_it_asks_for_the_plugins_folder(tmp_path, capsys):
+    assert main(["generate", "--target", "woocommerce"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --out: --target woocommerce writes into the plugin's folder in your WordPress: say which with --out\n"
+        "  hint: e.g. klaviyo-snippets generate --target woocommerce --out wp-content/plugins/klaviyo-snippets\n")
+
+
+def test_an_object_json_cannot_encode_still_gets_its_island_so_the_page_reports_it(plugin):
+    """PHP reads a 400-digit price as INF, which wp_json_encode refuses: the island is printed
+    empty, and the generated code's "data island product is not JSON" says the event was dropped."""
+    broken = {**PRODUCT, "prices": {**PRODUCT["prices"], "price": 10 ** 400}}
+    html = run_php(plugin, ["product"], queried_id=1111, store=store(broken))
+    assert islands(html)["product"] == ""
+
+
 def test_cli_init_platform_woocommerce_then_generate(tmp_path, capsys):
     plan = tmp_path / "plan.yaml"
     assert main(["init", "--platform", "woocommerce", str(plan)]) == 0
@@ -94,7 +109,7 @@ def test_cli_init_platform_woocommerce_then_generate(tmp_path, capsys):
                  "--check"]) == 0
     capsys.readouterr()
     assert main(["generate", "--target", "woocommerce", "--plan", str(plan)]) == 2
-    assert "--out: --target woocommerce writes into your" in capsys.readouterr().err
+    assert "--out: --target woocommerce writes into the plugin's folder in your WordPress" in capsys.readouterr().err
     assert main(["generate", "--target", "woocommerce", "--out", str(out), "--csp-nonce", "abc"]) == 2
     assert "does not apply to --target woocommerce" in capsys.readouterr().err
 

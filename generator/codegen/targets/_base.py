@@ -39,6 +39,8 @@ class Target:
     manifest: str = "manifest.json"
     #: the output folder when --out is not given; None: --out is required (a theme's folder)
     default_out: str | None = "dist"
+    #: when --out is required: what that folder is, and an example
+    out_folder: tuple[str, str] = ("your theme's folder", "my-theme")
     #: whether --csp-nonce, --no-inline and --assets-url apply (they shape install.html)
     html_options: bool = True
     #: the files a shopper's browser downloads (their sizes are printed after a run)

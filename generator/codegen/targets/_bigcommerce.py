@@ -7,6 +7,8 @@ the theme's folder.
     templates/components/klaviyo/<object>.html   one data island per Stencil context object the plan
                                                  reads (product, category, customer, cart)
     assets/klaviyo/klaviyo-snippets.min.js       the bundle, loaded with Stencil's cdn helper
+    assets/klaviyo/klaviyo-bigcommerce.js        the cart glue: Added to Cart after the theme's add
+                                                 (stencil-utils), with the Storefront API's cart
     klaviyo-snippets/README.md, manifest.json    what goes where; what the writer generated
 
 Every event input that a page-load, click or submit trigger reads is a data island rendered
@@ -17,24 +19,35 @@ helper in a triple-stash (a double-stash would HTML-escape the quotes); the help
 ``>`` and ``/``, so no value can close the script element. A field the page does not have is
 ``null`` (``typeof`` is ``undefined``), images are written with ``getImage`` at the theme's
 ``zoom_size``, and money stays as Stencil gives it, in major units.
+
+Added to Cart, when the plan has it, is called by the cart glue (``glue.js.j2``) after the
+theme's add to cart (stencil-utils' POST to ``/remote/v1/cart/add``) as ``(cart, item, urls)``:
+the REST Storefront API's cart (``GET /api/storefront/carts``), its line for what was added, and
+Stencil's ``urls`` object (for the checkout's URL), which the install partial renders whole as
+JSON for the glue. Their shapes are the ``storefront`` kind of objects.yaml (and ``urls`` the
+``stencil`` one's).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import rjsmin
+
 from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL
+from klaviyo_snippets.generator.codegen._escape import js_comment
 from klaviyo_snippets.generator.codegen.targets._base import (
     Target, fires, manifest_file, notice, plan_bundle, render_template,
 )
 from klaviyo_snippets.generator.codegen.targets._islands import Platform, Syntax, json_template, reads
 from klaviyo_snippets.generator.plan import Plan
 
-__all__ = ["TARGET", "MANIFEST", "ASSET", "PARTIALS", "IMAGE_SIZE", "PLATFORM"]
+__all__ = ["TARGET", "MANIFEST", "ASSET", "GLUE", "PARTIALS", "IMAGE_SIZE", "PLATFORM"]
 
 NAME = "bigcommerce"
 MANIFEST = "klaviyo-snippets/manifest.json"
 ASSET = f"assets/klaviyo/{BUNDLE}.min.js"
+GLUE = "assets/klaviyo/klaviyo-bigcommerce.js"
 PARTIALS = "templates/components/klaviyo"
 #: The theme setting getImage sizes images by (Cornerstone's: 1280x1280); the original without it.
 IMAGE_SIZE = "zoom_size"
@@ -44,6 +57,10 @@ PLATFORM = Platform(
              "category": ("stencil", "category"), "cart": ("stencil", "cart")},
     owner="Stencil's", no_island="Stencil has no context object the theme can render it from",
     holds="the Stencil object", leaves=frozenset({"image", "image[]"}),
+    kinds={"storefront": "Storefront API JSON (/api/storefront/carts)"},
+    glue={"cart": ("storefront", "cart"), "item": ("storefront", "line_item"), "urls": ("stencil", "urls")},
+    glue_call="the cart glue calls {label} as {function}(cart, item, urls) with the Storefront API's cart, "
+              "the line added and Stencil's urls",
 )
 #: island -> the pages it is on, for the partial's comment
 _PAGES = {"customer": "every page, for a logged-in customer", "product": "product pages",
@@ -52,19 +69,24 @@ _PAGES = {"customer": "every page, for a logged-in customer", "product": "produc
 
 def render(plan: Plan, out_dir: Path, options: Options):
     bundle, key = plan_bundle(plan, out_dir, options)
-    found = reads(plan, PLATFORM).islands
+    read = reads(plan, PLATFORM)
+    found, glue = read.islands, read.glue
     text = hbs_comment(notice(plan, out_dir, options, NAME))
     files: dict[str, str | bytes] = {ASSET: bundle}
+    if glue:  # minified (rjsmin: comments and whitespace), after the notice the writer looks for
+        source = render_template(NAME, "glue.js.j2", added=glue.function, label=glue.label)
+        files[GLUE] = f"/* {js_comment(text)} */\n" + rjsmin.jsmin(source) + "\n"
     for name, node in found.items():
         files[f"{PARTIALS}/{name}.html"] = render_template(
             NAME, "island.html.j2", notice=text, name=name, body=json_template(node, name, _HANDLEBARS),
             page=_PAGES[name])
     files[f"{PARTIALS}/install.html"] = render_template(
         NAME, "install.html.j2", notice=text, script_url=SCRIPT_URL.format(key=key), asset=ASSET,
-        islands=list(found), partials=PARTIALS.removeprefix("templates/"))
+        glue=GLUE if glue else None, islands=list(found), partials=PARTIALS.removeprefix("templates/"))
     files["klaviyo-snippets/README.md"] = render_template(
         NAME, "README.md.j2", notice=text, islands=list(found), partials=PARTIALS, asset=ASSET, key=key,
-        events=[(e.label, fires(e, plan)) for e in plan.events])
+        glue=GLUE if glue else None, added=glue and glue.label,
+        events=[(e.label, fires(e, plan, glue)) for e in plan.events])
     return manifest_file(files, notice_text=text, plan=plan, out_dir=out_dir, target=NAME, key=key, path=MANIFEST)
 
 
@@ -104,7 +126,7 @@ TARGET = Target(
     manifest=MANIFEST,
     default_out=None,
     html_options=False,
-    downloads=(f"assets/klaviyo/{BUNDLE}.min.js",),
+    downloads=(f"assets/klaviyo/{BUNDLE}.min.js", GLUE),
     next_step="add {{> components/klaviyo/install}} to templates/layout/base.html before </head> "
               "(klaviyo-snippets docs bigcommerce)",
 )

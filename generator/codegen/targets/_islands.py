@@ -107,7 +107,7 @@ def reads(plan: Plan, platform: Platform) -> Reads:
     found = Reads()
     by_key = {event.key: event for event in plan.events}
     for event in plan.events:
-        names = _island_inputs(event)
+        names = set(event.island_inputs)
         unknown = sorted(names - set(platform.islands))
         if unknown:
             raise PlanError(
@@ -119,7 +119,8 @@ def reads(plan: Plan, platform: Platform) -> Reads:
             if tuple(event.inputs) != tuple(platform.glue):
                 call = platform.glue_call.format(label=event.label, function=event.function)
                 raise PlanError(f"{platform.target}: {call}, but its inputs are {list(event.inputs)}",
-                                where=_where(plan, event.pointer + "/inputs"), hint="write inputs: [cart, item]")
+                                where=_where(plan, event.pointer + "/inputs"),
+                                hint=f"write inputs: [{', '.join(platform.glue)}]")
             found.glue = event
             shapes = platform.glue  # the glue's arguments are passed whole
         else:
@@ -142,17 +143,6 @@ def reads(plan: Plan, platform: Platform) -> Reads:
                         _insert(found.islands[name], node, plan, prop, platform)
     found.islands = {name: _folded(found.islands[name]) for name in platform.islands if name in found.islands}
     return found
-
-
-def _island_inputs(event: Event) -> set[str]:
-    """The inputs a trigger reads from data islands."""
-    names: set[str] = set()
-    for trigger in event.triggers:
-        if trigger.kind == "load":
-            names |= set(event.inputs)
-        elif trigger.kind in ("click", "submit"):
-            names |= {name for name in event.inputs if name != trigger.input}
-    return names
 
 
 def _paths(props: tuple[Property, ...], lines: tuple[str, ...] = ()):

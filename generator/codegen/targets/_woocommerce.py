@@ -95,6 +95,7 @@ TARGET = Target(
     summary="a WordPress plugin for WooCommerce (klaviyo-snippets.php, assets/), into wp-content/plugins/klaviyo-snippets",
     render=render,
     default_out=None,
+    out_folder=("the plugin's folder in your WordPress", "wp-content/plugins/klaviyo-snippets"),
     html_options=False,
     downloads=(f"assets/{BUNDLE}.min.js", "assets/klaviyo-woocommerce.js"),
     next_step="activate the plugin in {out} (WordPress admin > Plugins); it prints through wp_head() "
