@@ -62,7 +62,7 @@
  * Internet Explorer).
  *
  * The plan is data: each event is F(metric (a track) or [method], [inputs], [properties],
- * [triggers], [events fired with it], output order), trailing empty arguments left out; each
+ * [triggers], [events fired with it], output order, [once key, ms]), trailing empty arguments left out; each
  * property is [name, type, source, nested properties, their order, constant or default].
  * Types: s string, n number, b boolean, d date, l string list, i line items, o object; UPPER
  * CASE = required. A source is a path ("product.title"; ".title" = in the scope's default root:
@@ -99,7 +99,8 @@
  *   Y stop a held form's second submit event before any handler
  *   L [event name, handler] of each data layer trigger   Lq the data layer array taken up
  *   Dl take up window.dataLayer   Dx hand one push to L
- *   F make an event's function (and register its triggers; g: its page-load trigger)
+ *   F make an event's function (and register its triggers; g: its page-load trigger; s: send)
+ *   Os once per action (Ok: the sends made, by key)
  */
 (function (w, d) {
   if (w.klaviyoSnippets) return;
@@ -306,17 +307,19 @@
     setTimeout(h);
   }
 
-  function F(c, n, p, t, al, q) {
+  function F(c, n, p, t, al, q, o) {
     var m = c.split ? ["track", c] : c, l = m[1] || m[0];
+    function s(v, k) {
+      return k = w.klaviyo, v = m.concat([v]), k[m[0]] ? k[m[0]].apply(k, v.slice(1)) : (k.push(v), !0);
+    }
     function f() {
-      var a = arguments, k = w.klaviyo, v, r = {now: Math.floor(new Date() / 1e3), page: {url: location.href, title: d.title}};
+      var a = arguments, v, r = {now: Math.floor(new Date() / 1e3), page: {url: location.href, title: d.title}};
       n.map(function (e, i) {
         r[e] = a[i];
       });
       M = [l];
       v = B(r, p, q, "", a[0]);
-      v = M[1] ? (W("missing " + M.slice(1).join(", "), l, M[1], 1), !1) :
-        (v = m.concat([v]), k[m[0]] ? k[m[0]].apply(k, v.slice(1)) : (k.push(v), !0));
+      v = M[1] ? (W("missing " + M.slice(1).join(", "), l, M[1], 1), !1) : s(v);
       al && al.map(function (e) {
         S[e].apply(S, a);
       });

@@ -137,7 +137,8 @@ def event_args(event: Event) -> str:
     props, order = _props(event.properties, 1, event.inputs[0] if event.inputs else None)
     call = js_literal(event.metric) if event.method == "track" else js_literal([event.method])
     also = js_literal([_fn(key) for key in event.also]) if event.also else None
-    args = [call, js_literal(list(event.inputs)), props, _triggers(event), also, order]
+    once = None if event.once is None else js_literal([list(event.once[0]) or 0, round(event.once[1] * 1000)])
+    args = [call, js_literal(list(event.inputs)), props, _triggers(event), also, order, once]
     while args[-1] is None:
         args.pop()
     return ", ".join("0" if a is None else a for a in args)
@@ -210,7 +211,7 @@ def plan_features(events) -> dict:
         "types": sorted(types), "ops": sorted(ops), "page_fields": fields, "nested": nested,
         "has_also": also, "triggers": bool(kinds - {"call"}), "has_load": "load" in kinds,
         "has_submit": "submit" in kinds, "has_dom": bool(kinds & {"click", "submit"}),
-        "has_datalayer": "datalayer" in kinds,
+        "has_datalayer": "datalayer" in kinds, "has_once": any(event.once is not None for event in events),
         # ISO 4217's digits for the codes that do not have 2, when a plan reads a page's code
         "currencies": js_literal(MINOR_DIGITS) if currencies else None,
     }

@@ -135,6 +135,10 @@ def event_markdown(
             out.append(f"- When the page pushes the event {md_cell(js_literal(t.event))} to its data layer (`window.dataLayer`, "
                        f"as Google Tag Manager or gtag.js fill it; pushes made before the code loaded are replayed once), "
                        f"which becomes `{t.input}`.\n")
+    if event.once is not None:
+        key = ", ".join(md_cell(js_literal(name)) for name in event.once[0]) or "whole payload"
+        out.append(f"- Once per action: a repeat with the same {key} within {event.once[1]:g} s of the first "
+                   f"send is not sent again (`once:`).\n")
     if any(t.kind in ("click", "submit", "datalayer") for t in event.triggers):
         out.append("- Inputs not bound to the element or form come from their data islands.\n")
     out.append(

@@ -17,7 +17,7 @@ from typing import Any
 
 from klaviyo_snippets.generator.resources import default_plan_path, schema_path
 from klaviyo_snippets.generator.plan._currencies import CURRENCIES, minor_digits
-from klaviyo_snippets.generator.plan._model import DERIVED_TYPES, METHODS, TYPES, Event, Plan, PlanError, Property, Source, Trigger
+from klaviyo_snippets.generator.plan._model import DERIVED_TYPES, METHODS, ONCE_SECONDS, TYPES, Event, Plan, PlanError, Property, Source, Trigger
 from klaviyo_snippets.generator.plan._paths import SYNTAX, parse_path, shown
 from klaviyo_snippets.generator.plan._rules import (
     check_names, check_public_key, check_semantics, check_values, closest, distinct_functions, format_parts,
@@ -216,6 +216,9 @@ def _explain(err, data: Any) -> _Found:
         return _path_found(err.instance, ptr)
     if validator == "oneOf" and last in ("from", "minor_units", "absolute_url"):
         return _paths_found(last, err.instance, ptr)
+    if last == "within" and validator in ("exclusiveMinimum", "maximum", "type"):
+        return _Found(f"once.within is seconds, more than 0 and at most 3600: not {json.dumps(err.instance, default=str)[:40]}",
+                      ptr, "e.g. within: 2 (a double click, or a form and a cart call of one add)")
     if validator == "oneOf" and last == "datalayer":
         return _Found(f"{json.dumps(err.instance, default=str)[:60]} is not a data layer trigger", ptr,
                       "name the pushed event (datalayer: view_item), or bind it to an input "
@@ -305,9 +308,20 @@ def _event(key: str, spec: dict, marked: Marked, currency: str | None) -> Event:
         triggers=tuple(triggers),
         properties=properties,
         also=tuple(spec.get("also") or ()),
+        once=_once(spec["once"], properties, f"{ptr}/once", marked) if "once" in spec else None,
         sample=tuple((spec.get("sample") or {}).items()),
         pointer=ptr,
     )
+
+
+def _once(spec: dict, properties: tuple[Property, ...], ptr: str, marked: Marked) -> tuple[tuple[str, ...], float]:
+    """``once: {key, within}``: the payload properties keying a send (each one of the event's), seconds."""
+    names = [prop.name for prop in properties]
+    for index, name in enumerate(spec.get("key") or ()):
+        if name not in names:
+            raise PlanError(f"once.key {name!r} is not one of the event's properties",
+                            where=marked.where(f"{ptr}/key/{index}"), hint=f"{closest(name, names)}properties: {', '.join(names)}")
+    return tuple(spec.get("key") or ()), float(spec.get("within", ONCE_SECONDS))
 
 
 def _properties(specs: dict, ptr: str, marked: Marked, currency: str | None) -> tuple[Property, ...]:

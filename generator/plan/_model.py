@@ -20,6 +20,8 @@ __all__ = [
     "TYPES", "METHODS", "PAGE_FIELDS",
 ]
 
+#: `once:` without `within`: a double click, or a form and a cart call of one add, fall inside it
+ONCE_SECONDS = 2.0
 TYPES = ("string", "number", "boolean", "date", "string_list", "line_items", "object")
 METHODS = ("track", "identify", "trackViewedItem")
 #: Roots a path may start with besides the event's inputs.
@@ -122,6 +124,8 @@ class Event:
     triggers: tuple[Trigger, ...]
     properties: tuple[Property, ...]
     also: tuple[str, ...] = ()
+    #: once per action: (the payload properties that key a send, () for the whole payload; seconds)
+    once: tuple[tuple[str, ...], float] | None = None
     sample: tuple[tuple[str, str], ...] = ()
     pointer: str = ""
 

@@ -142,6 +142,8 @@ def _keyword(node: dict, name: str, build) -> Check | None:
         return lambda v: not _TYPES["number"](v) or v >= value
     if name == "maximum":
         return lambda v: not _TYPES["number"](v) or v <= value
+    if name == "exclusiveMinimum":
+        return lambda v: not _TYPES["number"](v) or v > value
     if name == "allOf":
         subs = [build(sub) for sub in value]
         return lambda v: all(s(v) for s in subs)

@@ -310,6 +310,9 @@ def test_fast_schema_check_agrees_with_jsonschema():
     plan = yaml.load(default_plan_path().read_text(), Loader=__import__("klaviyo_snippets.generator.plan._yamlmarks", fromlist=["_"])._Loader)
     rng = random.Random(3)
     docs = [plan] + _mutations(plan, rng)
+    for once in ({}, {"within": 0.5}, {"within": 0}, {"within": -1}, {"within": 3601}, {"key": []},
+                 {"key": ["ProductName"], "within": 2}, {"key": "ProductName"}, {"within": True}):
+        docs.append({**plan, "events": {**plan["events"], "viewed_product": {**plan["events"]["viewed_product"], "once": once}}})
     verdicts = {"valid": 0, "invalid": 0}
     for doc in docs:
         expected = _validator().is_valid(doc)
