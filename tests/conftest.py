@@ -3,8 +3,8 @@ for tests that speak HTTP to it directly; a module sets `STUB_SETTINGS = {...}` 
 fields) to configure its own. tests/integration overrides `stub` with a fresh one per test.
 
 Strict mode (`KLAVIYO_SNIPPETS_STRICT=1`, set by .ci/run): a test skipped because a tool or an
-oracle is missing (the OpenAPI extract, node, tsc, the integration guide's text, Chromium or
-Firefox) fails instead, so CI cannot go green with a check that never ran. Lanes that a machine
+oracle is missing (the OpenAPI extract, node, tsc, Stencil's renderer, PHP, jQuery, Shopify's
+theme-check, the integration guide's text, Chromium or Firefox) fails instead, so CI cannot go green with a check that never ran. Lanes that a machine
 may lack by design (WebKit, headed Chromium) still skip with their reason.
 """
 
