@@ -255,6 +255,20 @@ def test_a_policy_without_klaviyos_script_host_blocks_klaviyo_js(csp, klaviyo_st
 # --------------------------------------------------------------------------- platform targets
 
 
+def assert_platform_page_tracks(csp, klaviyo_shop, klaviyo_stub, html: str, path: str, policy: str, **options) -> None:
+    """A platform's rendered product page under `policy`: Viewed Product arrives good for the
+    identified shopper, nothing else is sent, the page throws nothing, no violation."""
+    errors: list[str] = []
+    csp.page.on("pageerror", lambda error: errors.append(str(error)))
+    csp.open(html, path, policy, **options)
+    viewed = klaviyo_stub.expect_event("Viewed Product", profile={"email": SHOPPER})
+    assert properties(viewed)["ProductID"] == "1111"
+    klaviyo_shop.settle()
+    assert [p["attributes"]["email"] for p in klaviyo_stub.profiles()] == [SHOPPER]
+    assert metrics(klaviyo_stub) == {"Viewed Product"} and errors == []
+    assert_no_violation(csp)
+
+
 @pytest.fixture(scope="module")
 def dawn(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("csp-dawn")
@@ -271,15 +285,8 @@ def test_shopify_theme_under_an_allowlist_meta(csp, klaviyo_shop, klaviyo_stub, 
     html = shopify_theme.render_page(dawn, page_type="product", product=shopify_theme.PRODUCT,
                                      customer=shopify_theme.CUSTOMER,
                                      cart=shopify_theme.cart(shopify_theme.WINNIE_LINE))
-    errors: list[str] = []
-    csp.page.on("pageerror", lambda error: errors.append(str(error)))
-    csp.open(html, "/products/winnie-the-pooh", csp.policy("allowlist"), meta=True)
-    viewed = klaviyo_stub.expect_event("Viewed Product", profile={"email": SHOPPER})
-    assert properties(viewed)["ProductID"] == "1111"
-    klaviyo_shop.settle()
-    assert [p["attributes"]["email"] for p in klaviyo_stub.profiles()] == [SHOPPER]
-    assert metrics(klaviyo_stub) == {"Viewed Product"} and errors == []
-    assert_no_violation(csp)
+    assert_platform_page_tracks(csp, klaviyo_shop, klaviyo_stub, html, "/products/winnie-the-pooh", csp.policy("allowlist"),
+                                meta=True)
 
 
 @pytest.fixture(scope="module")
@@ -301,15 +308,7 @@ def test_bigcommerce_theme_under_the_policy(csp, klaviyo_shop, klaviyo_stub, cor
                                          {"product": bigcommerce_theme.PRODUCT, "customer": bigcommerce_theme.CUSTOMER})
     assert html.count('nonce=""') == 4  # our three script tags and the theme's bundle
     html = html.replace('nonce=""', f'nonce="{NONCE}"')
-    errors: list[str] = []
-    csp.page.on("pageerror", lambda error: errors.append(str(error)))
-    csp.open(html, "/winnie-the-pooh/", csp.policy(kind))
-    viewed = klaviyo_stub.expect_event("Viewed Product", profile={"email": SHOPPER})
-    assert properties(viewed)["ProductID"] == "1111"
-    klaviyo_shop.settle()
-    assert [p["attributes"]["email"] for p in klaviyo_stub.profiles()] == [SHOPPER]
-    assert metrics(klaviyo_stub) == {"Viewed Product"} and errors == []
-    assert_no_violation(csp)
+    assert_platform_page_tracks(csp, klaviyo_shop, klaviyo_stub, html, "/winnie-the-pooh/", csp.policy(kind))
 
 
 @pytest.fixture(scope="module")
@@ -331,12 +330,4 @@ def test_woocommerce_plugin_under_the_policy(csp, klaviyo_shop, klaviyo_stub, wo
     if kind == "nonce":
         assert html.count("<script src=") == 4  # jQuery, ours, the cart glue, klaviyo.js
         html = html.replace("<script src=", f'<script nonce="{NONCE}" src=')
-    errors: list[str] = []
-    csp.page.on("pageerror", lambda error: errors.append(str(error)))
-    csp.open(html, "/product/winnie-the-pooh/", csp.policy(kind))
-    viewed = klaviyo_stub.expect_event("Viewed Product", profile={"email": SHOPPER})
-    assert properties(viewed)["ProductID"] == "1111"
-    klaviyo_shop.settle()
-    assert [p["attributes"]["email"] for p in klaviyo_stub.profiles()] == [SHOPPER]
-    assert metrics(klaviyo_stub) == {"Viewed Product"} and errors == []
-    assert_no_violation(csp)
+    assert_platform_page_tracks(csp, klaviyo_shop, klaviyo_stub, html, "/product/winnie-the-pooh/", csp.policy(kind))

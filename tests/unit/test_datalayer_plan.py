@@ -149,6 +149,21 @@ def test_a_hostile_event_name_stays_data_in_every_file(tmp_path):
                                          ["Viewed Product", {"ProductName": "pushed"}]]
 
 
+def test_a_data_layer_that_is_not_an_array_is_said_once_not_lost_in_silence(tmp_path):
+    """verify fails on a warning: a page whose dataLayer is an object would otherwise pass with
+    every data layer event missing."""
+    generate(write(tmp_path, "{datalayer: view_item}"), tmp_path / "dist")
+    driver = DRIVER.replace("global.dataLayer = [{", "global.dataLayer = {notAnArray: [{").replace(
+        '"replayed"}]}}];', '"replayed"}]}}]};').replace("dataLayer.push({event: name", "0 && dataLayer.push({event: name")
+    driver = driver.replace("const calls = [];", "const calls = []; console.warn = (m) => calls.push(['warn', m]);")
+    (tmp_path / "driver.js").write_text(driver)
+    result = subprocess.run([node_binary(), str(tmp_path / "driver.js"), str(tmp_path / "dist" / "klaviyo-snippets.min.js"),
+                             "view_item"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        ["warn", "klaviyo-snippets: window.dataLayer is not an array: the data layer triggers cannot read it"]]
+
+
 def test_a_plan_without_a_data_layer_trigger_carries_none_of_its_code():
     bundle = (REPO / "dist" / "klaviyo-snippets.min.js").read_text(encoding="utf-8")
     assert "dataLayer" not in bundle
