@@ -344,6 +344,11 @@ def _value(prop: Property, scope: _Scope) -> Any:
         v = _count(scope.get(src.paths[0]))
     elif src.op == "minor_units":
         code = scope.get(src.currency_path) if src.currency_path else None
+        amount = _coerce("number", _first(*(scope.get(p) for p in src.paths)))
+        if isinstance(amount, (int, float)) and not isinstance(amount, bool) and amount % 1:
+            name = scope.prefix + prop.name
+            scope.warnings.append(f"{scope.label}: {name} reads {js_number_string(amount)} as minor units, which are whole"
+                                  " numbers (if it is already in major units, read it without minor_units)")
         v = _minor_units(_first(*(scope.get(p) for p in src.paths)), src.digits, code)
     elif src.op == "absolute_url":
         v = _absolute_url(_first(*(scope.get(p) for p in src.paths)), scope.get("page.url"))

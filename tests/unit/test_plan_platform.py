@@ -141,6 +141,18 @@ def test_minor_units_agree_in_node_and_the_evaluator_over_many_values(tmp_path):
     assert "Money: Cents has the wrong type" in pairs[AMOUNTS.index("1,299.00")][0]["warnings"]
 
 
+def test_a_fractional_minor_units_value_is_a_warning_in_node_and_the_evaluator(tmp_path):
+    # A price already in major units (19.99) read as cents sends 0.1999: said, not silent.
+    plan = write_plan(tmp_path, MONEY_PLAN)
+    pairs = in_both(plan, [{"fn": "money", "args": [{"v": v}]} for v in (19.99, "19.99", 1999, "1999")], tmp_path)
+    assert_agree(pairs)
+    warned = [node["warnings"] for node, _ in pairs]
+    assert ("Money: Cents reads 19.99 as minor units, which are whole numbers (if it is already in major units, "
+            "read it without minor_units)") in warned[0]
+    assert len(warned[0]) == len(warned[1]) == 7  # each of the seven properties reads it
+    assert warned[2] == warned[3] == []
+
+
 def test_minor_units_take_the_digits_of_the_currency_the_page_gives(tmp_path):
     plan = write_plan(tmp_path, MONEY_PLAN)
     codes = ["USD", "jpy", " KWD ", "", None, 5, ["JPY"], "XYZ", "CLF", "constructor"]
