@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jinja2
+import rjsmin
 
 from klaviyo_snippets.generator.codegen import _escape
 from klaviyo_snippets.generator.codegen._build import (
@@ -24,7 +25,7 @@ from klaviyo_snippets.generator.codegen._build import (
 from klaviyo_snippets.generator.plan import Event, Plan
 from klaviyo_snippets.generator.resources import snippets_dir, version as generator_version
 
-__all__ = ["Target", "plan_bundle", "notice", "fires", "manifest_file", "render_template"]
+__all__ = ["Target", "plan_bundle", "notice", "fires", "manifest_file", "render_template", "glue_script"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,13 @@ def _environment(target: str) -> jinja2.Environment:
 
 def render_template(target: str, template: str, **context: Any) -> str:
     return _environment(target).get_template(template).render(**context)
+
+
+def glue_script(target: str, template: str, notice_text: str, **context: Any) -> str:
+    """A target's cart glue: the template rendered and minified (rjsmin: comments and whitespace
+    only), after the notice comment the writer looks for."""
+    source = render_template(target, template, **context)
+    return f"/* {_escape.js_comment(notice_text)} */\n" + rjsmin.jsmin(source) + "\n"
 
 
 def liquid_comment(text: str) -> str:

@@ -32,12 +32,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import rjsmin
-
 from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL
-from klaviyo_snippets.generator.codegen._escape import js_comment
 from klaviyo_snippets.generator.codegen.targets._base import (
-    Target, fires, manifest_file, notice, plan_bundle, render_template,
+    Target, fires, glue_script, manifest_file, notice, plan_bundle, render_template,
 )
 from klaviyo_snippets.generator.codegen.targets._islands import Platform, Syntax, json_template, reads
 from klaviyo_snippets.generator.plan import Plan
@@ -73,9 +70,8 @@ def render(plan: Plan, out_dir: Path, options: Options):
     found, glue = read.islands, read.glue
     text = hbs_comment(notice(plan, out_dir, options, NAME))
     files: dict[str, str | bytes] = {ASSET: bundle}
-    if glue:  # minified (rjsmin: comments and whitespace), after the notice the writer looks for
-        source = render_template(NAME, "glue.js.j2", added=glue.function, label=glue.label)
-        files[GLUE] = f"/* {js_comment(text)} */\n" + rjsmin.jsmin(source) + "\n"
+    if glue:
+        files[GLUE] = glue_script(NAME, "glue.js.j2", text, added=glue.function, label=glue.label)
     for name, node in found.items():
         files[f"{PARTIALS}/{name}.html"] = render_template(
             NAME, "island.html.j2", notice=text, name=name, body=json_template(node, name, _HANDLEBARS),

@@ -28,12 +28,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import rjsmin
-
 from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL
-from klaviyo_snippets.generator.codegen._escape import js_comment
 from klaviyo_snippets.generator.codegen.targets._base import (
-    Target, fires, manifest_file, notice, plan_bundle, render_template,
+    Target, fires, glue_script, manifest_file, notice, plan_bundle, render_template,
 )
 from klaviyo_snippets.generator.codegen.targets._islands import Platform, Syntax, json_template, reads
 from klaviyo_snippets.generator.plan import Plan
@@ -84,9 +81,8 @@ def render(plan: Plan, out_dir: Path, options: Options):
     files["snippets/klaviyo-install.liquid"] = render_template(
         NAME, "install.liquid.j2", notice=text, script_url=SCRIPT_URL.format(key=key), bundle=f"{BUNDLE}.min.js",
         glue=GLUE.rpartition("/")[2] if glue else None, islands=[(name, _PAGES[name][0]) for name in islands])
-    if glue:  # minified (rjsmin: comments and whitespace), after the notice the writer looks for
-        source = render_template(NAME, "cart.js.j2", added=added, label=found.glue and found.glue.label)
-        files[GLUE] = f"/* {js_comment(text)} */\n" + rjsmin.jsmin(source) + "\n"
+    if glue:
+        files[GLUE] = glue_script(NAME, "cart.js.j2", text, added=added, label=found.glue and found.glue.label)
     files[PIXEL] = render_template(NAME, "checkout-pixel.js.j2", notice=text, key=key, revision=REVISION)
     files["klaviyo-snippets/README.md"] = render_template(
         NAME, "README.md.j2", notice=text, islands=islands, glue=glue, added=found.glue and found.glue.label,

@@ -22,12 +22,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import rjsmin
-
 from klaviyo_snippets.generator.codegen._build import BUNDLE, Options, SCRIPT_URL
-from klaviyo_snippets.generator.codegen._escape import js_comment
 from klaviyo_snippets.generator.codegen.targets._base import (
-    Target, fires, manifest_file, notice, plan_bundle, render_template,
+    Target, fires, glue_script, manifest_file, notice, plan_bundle, render_template,
 )
 from klaviyo_snippets.generator.codegen.targets._islands import Node, Platform, reads
 from klaviyo_snippets.generator.plan import Plan
@@ -57,9 +54,8 @@ def render(plan: Plan, out_dir: Path, options: Options):
     islands = list(found.islands)
     glue = found.glue
     version = hashlib.sha256(bundle).hexdigest()[:12]
-    if glue:  # minified (rjsmin), after the notice the writer looks for
-        source = render_template(NAME, "glue.js.j2", added=glue.function, label=glue.label)
-        files[GLUE] = f"/* {js_comment(text)} */\n" + rjsmin.jsmin(source) + "\n"
+    if glue:
+        files[GLUE] = glue_script(NAME, "glue.js.j2", text, added=glue.function, label=glue.label)
         version = hashlib.sha256(bundle + files[GLUE].encode("utf-8")).hexdigest()[:12]
     reads_php = "array(" + ", ".join(f"{php_string(name)} => {_tree(found.islands[name])}" for name in islands) + ")"
     files[PLUGIN] = render_template(
