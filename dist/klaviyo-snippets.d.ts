@@ -34,8 +34,9 @@ interface KlaviyoObject {
 
 /**
  * What each generated function returns: the klaviyo method's Promise once sent (true when
- * klaviyo is the array fallback without Proxy), or false when the event was not sent because a
- * required property was missing (the console says which).
+ * klaviyo is the array fallback without Proxy), or false when the event was not sent: a
+ * required property was missing (the console says which), or the ES module was called where
+ * there is no window or document (server rendering), where it sends nothing.
  */
 type KlaviyoSnippetResult<T> = Promise<T> | boolean;
 

@@ -72,8 +72,9 @@
  * text, parsed afresh for each payload.
  * Properties come in the order they are computed (event.X before what reads it); the output
  * order, when it differs, lists indexes. A trigger is ["load"], [DOM event, selector, the
- * input bound to the clicked element or to the submitted form's fields], or ["datalayer", the
- * pushed event's name, the input bound to the push]. Events fired with
+ * input bound to the clicked element or to the submitted form's fields], ["datalayer", the
+ * pushed event's name, the input bound to the push], or ["route", the path pattern, the input
+ * bound to the match {path, params}]. Events fired with
  * others (also:) are defined first: on an already parsed page a load trigger fires at once.
  *
  * Paths read data, never what objects inherit: a member is the object's own (JSON's, a theme
@@ -89,7 +90,8 @@
  *   G value at a path ("a|b")   H follow one path   C convert to a type   V resolve a source
  *   Fl flatten   U union   Z sum in minor units (first argument: 10^digits)   Ct count
  *   Fm format (first argument: the text around the placeholders)
- *   Mu minor units to major (arguments: digits, value, currency code)   Cu ISO 4217's digits
+ *   Mu minor units to major (arguments: digits, value, currency code; M.p: the property, for
+ *     its warning)   Cu ISO 4217's digits
  *   Au absolute URL (arguments: the page's URL, value)
  *   B build properties (roots, properties, output order, path prefix for messages, the
  *     scope's default root; each scope has its own event)
@@ -101,6 +103,11 @@
  *   Dl take up window.dataLayer   Dx hand one push to L
  *   F make an event's function (and register its triggers; g: its page-load trigger; s: send)
  *   Os once per action (Ok: the sends made, by key)
+ *   Ol add Klaviyo's onsite script (once; Ld: done)   Ow let it load per onsite_script.load (Lw)   Lh an
+ *     interaction (Li: one came; Lv: their names)   Nc the bundle's CSP nonce
+ *   Cs consent (null, true, false)   Cq held sends   Ch hold one   Cn decide   Ko the __kla_off cookie
+ *     Cr what the signal must allow   Sp Sl Shopify   Gx Gl Gu Gd Gq Google   Ot OneTrust   Cv a cookie
+ *   Rv Rn route view's path, count   Rs Rc note, check a view (Rg)   Rm match   Rt Rf Rr Ri route triggers: start (Rl Rw), fire, retry (Ob), first
  */
 (function (w, d) {
   if (w.klaviyoSnippets) return;

@@ -18,6 +18,10 @@ chain so its options (`--browser`, `--headed`, `--tracing`, `--output`) keep wor
 * `klaviyo_identify`: `klaviyo_identify(email)` identifies the visitor on every page opened after
   it, before the page's own code runs; the marker `@pytest.mark.klaviyo_identify(email)` does it
   for a whole test.
+* `@pytest.mark.klaviyo_conditions("csp-strict", "email-visit", ...)` (or `"all"`): the test runs
+  once per real page condition (`verify --condition`, docs/conditions.md), which the routing and
+  `klaviyo_shop` apply; its `klaviyo_condition` fixture names it and `assert_honoured()` judges
+  the test's pages as verify does. A test without the marker pays nothing for it.
 
 A failed test's `klaviyo-traffic.json` lists its `findings` first: events dropped or bad, and
 warnings (the generated code left something out, the stand-in's lint), each with its reason.
@@ -74,12 +78,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 IDENTIFY_MARKER = "klaviyo_identify"
+CONDITIONS_MARKER = "klaviyo_conditions"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: runs a real headless browser against the stand-in")
     config.addinivalue_line("markers", f"{IDENTIFY_MARKER}(email): identify the visitor by email on every page "
                                        "of the test, before the page's own code runs")
+    config.addinivalue_line("markers", f"{CONDITIONS_MARKER}(*names): run the test once per real page condition "
+                                       "(verify --condition's names, or \"all\"); the test takes klaviyo_condition")
     if config.getoption("klaviyo_allow_host", None) or config.getoption("klaviyo_serve", None):
         _routing_options(config)  # a wrong value stops the run at once, before any test
     # Registered now, after pytest-playwright, so these fixtures override its same-named ones.
@@ -110,6 +117,14 @@ class _KeepOutputOnWorkers:
     @staticmethod
     def delete_output_dir() -> None:
         return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker(CONDITIONS_MARKER)
+    if marker is not None:
+        from klaviyo_snippets.harness._plugin_conditions import parametrize
+
+        parametrize(metafunc, marker)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -222,6 +237,12 @@ def klaviyo_routing(context, klaviyo_stub: StubKlaviyo, browser_name: str, reque
     for marker in request.node.iter_markers(IDENTIFY_MARKER):
         identify_visitor(context, _marker_email(marker))
     request.node._klaviyo_routing = log
+    if CONDITIONS_MARKER in request.keywords:
+        from klaviyo_snippets.harness._plugin_conditions import ConditionRun, condition_of
+
+        name = condition_of(request)
+        if name is not None:
+            request.node._klaviyo_condition = ConditionRun(name, context, log, klaviyo_stub, browser_name)
     klaviyo_stub.sleep = pumping_sleep(context)
     yield log
     klaviyo_stub.sleep = None
@@ -249,6 +270,18 @@ def klaviyo_identify(context, klaviyo_routing):
 
 
 @pytest.fixture
+def klaviyo_condition(request: pytest.FixtureRequest):
+    """The condition this run of a `@pytest.mark.klaviyo_conditions(...)` test is under: `.name`,
+    `.condition` (what the harness does, what a failure means, the fix, the docs page),
+    `.assert_honoured()`. The routing (`klaviyo_routing`) applies it."""
+    if getattr(request, "param", None) is None:
+        pytest.fail(f"klaviyo_condition is given by @pytest.mark.{CONDITIONS_MARKER}(...): mark the test, e.g. "
+                    f'@pytest.mark.{CONDITIONS_MARKER}("csp-strict", "email-visit")', pytrace=False)
+    request.getfixturevalue("klaviyo_routing")
+    return request.node._klaviyo_condition
+
+
+@pytest.fixture
 def klaviyo_page(page, klaviyo_routing):
     return page
 
@@ -256,18 +289,21 @@ def klaviyo_page(page, klaviyo_routing):
 class Shop:
     """Serves HTML on the storefront origin and opens it in the routed page."""
 
-    def __init__(self, page, routing):
+    def __init__(self, page, routing, condition=None):
         from klaviyo_snippets.harness.browser import SITE_ORIGIN
 
         self.origin = SITE_ORIGIN
         self.page = page
         self.routing = routing
+        self.condition = condition  # a `klaviyo_conditions` test's: `open` and `settle` apply it
 
     def add(self, path: str, html: str) -> str:
         self.routing.add_page(path, html)
         return self.origin + path
 
     def open(self, html: str, path: str = "/index.html", **goto):
+        if self.condition is not None:
+            return self.condition.open(self.page, self.add(path, html), html, goto)
         self.page.goto(self.add(path, html), **goto)
         return self.page
 
@@ -275,12 +311,16 @@ class Shop:
         """Wait until the stand-in onsite script on `page` (default: the one `open` opened) has
         nothing left to send: every request answered (diagnostics too, and the generated code's
         warnings the harness posts), no 429 retry or identify debounce pending. Then what has not
-        arrived will not: assert absences after this."""
+        arrived will not: assert absences after this. Under consent-granted-late the first call
+        lets the page run undecided until then, and the visitor grants (`klaviyo_condition`);
+        under consent-denied it waits for the page only (klaviyo.js may never load)."""
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
         from klaviyo_snippets.harness.browser import IDLE_JS
 
         page = page or self.page
+        if self.condition is not None and not self.condition.settle(page, timeout):
+            return
         try:
             page.wait_for_function("() => window.__klaviyoStub && window.__klaviyoStub.idle", timeout=timeout * 1000)
         except PlaywrightTimeout:
@@ -294,5 +334,5 @@ class Shop:
 
 
 @pytest.fixture
-def klaviyo_shop(klaviyo_page, klaviyo_routing) -> Shop:
-    return Shop(klaviyo_page, klaviyo_routing)
+def klaviyo_shop(klaviyo_page, klaviyo_routing, request: pytest.FixtureRequest) -> Shop:
+    return Shop(klaviyo_page, klaviyo_routing, getattr(request.node, "_klaviyo_condition", None))

@@ -4,7 +4,7 @@ fields) to configure its own. tests/integration overrides `stub` with a fresh on
 
 Strict mode (`KLAVIYO_SNIPPETS_STRICT=1`, set by .ci/run): a test skipped because a tool or an
 oracle is missing (the OpenAPI extract, node, tsc, Stencil's renderer, PHP, jQuery, Shopify's
-theme-check, the integration guide's text, Chromium or Firefox) fails instead, so CI cannot go green with a check that never ran. Lanes that a machine
+theme-check, React's UMD builds, the integration guide's text, Chromium or Firefox) fails instead, so CI cannot go green with a check that never ran. Lanes that a machine
 may lack by design (WebKit, headed Chromium) still skip with their reason.
 """
 
@@ -46,7 +46,7 @@ def stub(server):
 
 
 #: The skip reasons that mean "a required tool or oracle is missing" (each skip site says one).
-MISSING = re.compile(r"OPENAPI ORACLE UNAVAILABLE|GUIDE UNAVAILABLE|NO NODE|NO STENCIL|NO THEME-CHECK|NO TSC|NO PHP|NO JQUERY|no (chromium|firefox) to run")
+MISSING = re.compile(r"OPENAPI ORACLE UNAVAILABLE|GUIDE UNAVAILABLE|NO NODE|NO NPM|NO STENCIL|NO THEME-CHECK|NO TSC|NO PHP|NO JQUERY|NO REACT|no (chromium|firefox) to run")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,6 +22,8 @@ from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.generator.plan import evaluate
 from klaviyo_snippets.generator.codegen._jscode import event_code, plan_features
 from klaviyo_snippets.generator.codegen._markup import example_element
+from klaviyo_snippets.generator.codegen._onsite import onsite_context, onsite_manifest
+from klaviyo_snippets.generator.codegen._package import package_json
 from klaviyo_snippets.generator.codegen._pages import event_html, event_markdown
 from klaviyo_snippets.generator.plan import Event, Plan, PlanError, check_public_key, shown_path
 from klaviyo_snippets.generator.codegen._render import render
@@ -165,8 +167,9 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
         # Events fired with others (also:) come first: a page-load trigger fires at once when the
         # page is already parsed, and its also: targets must exist by then.
         events="".join(event_code(event) for event in _also_first(plan.events)),
-        exports="\n".join(f"export var {e.function} = klaviyoSnippets.{e.function};" for e in plan.events),
+        functions=[e.function for e in plan.events],  # the ES module's exports
         **plan_features(plan.events),
+        **onsite_context(plan, SCRIPT_URL.format(key=key)),
     )
     bundle_src = render("bundle.js.j2", header_js="", esm=False, **bundle_ctx).lstrip("\n")
     files[f"{BUNDLE}.js"] = f"{header_js}\n{bundle_src}"
@@ -176,8 +179,10 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
 
     # TypeScript declarations.
     types_ctx = [_types_context(event) for event in plan.events]
-    files[f"{BUNDLE}.d.ts"] = render("types.d.ts.j2", header_js=header_js, events=types_ctx, version=plan_tag)
+    files[f"{BUNDLE}.d.ts"] = render("types.d.ts.j2", header_js=header_js, events=types_ctx, version=plan_tag,
+                                       consent=plan.consent is not None)
     files[f"{BUNDLE}.d.mts"] = render("module.d.mts.j2", header_js=header_js, events=types_ctx)
+    files["package.json"] = package_json(plan, notice, version)  # the npm package a headless storefront installs
 
     # HTML: the script tag, the install snippet, one snippet per event.
     script_url = SCRIPT_URL.format(key=key)
@@ -185,7 +190,7 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
     html_ctx = dict(
         header_html=header_html, script_url=script_url, nonce=options.csp_nonce, inline=options.inline,
         bundle_min=bundle_min.rstrip("\n"), bundle_url=options.assets_url.rstrip("/") + f"/{BUNDLE}.min.js",
-        bundle_facts=bundle_facts, key=key,
+        bundle_facts=bundle_facts, key=key, onsite_load=plan.onsite_load,
     )
     for text in (bundle_min, loader_min):
         _assert_inline_safe(text)
@@ -226,7 +231,7 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
     facts = {name: file_facts(data) for name, data in sorted(encoded.items())}
     files["README.md"] = render(
         "README.md.j2", header_html=header_html, events=events_ctx, facts=facts, command=command,
-        loader=LOADER, bundle=BUNDLE, key=key, options=options,
+        loader=LOADER, bundle=BUNDLE, key=key, options=options, onsite_load=plan.onsite_load,
     )
     encoded["README.md"] = files["README.md"].encode("utf-8")
     facts["README.md"] = file_facts(encoded["README.md"])
@@ -236,6 +241,7 @@ def build(plan: Plan, out_dir: Path, options: Options) -> tuple[dict[str, bytes]
         "plan": {"path": _plan_label(plan, out_dir) or "default", "sha256": plan.sha256},
         "options": {"public_key": key, "csp_nonce": options.csp_nonce, "inline": options.inline, "assets_url": options.assets_url},
         "files": dict(sorted(facts.items())),
+        **onsite_manifest(plan),
     }
     encoded["manifest.json"] = _json_text(manifest).encode("utf-8")
     return dict(sorted(encoded.items())), manifest

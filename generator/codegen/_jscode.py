@@ -129,6 +129,8 @@ def _triggers(event: Event) -> str | None:
             out.append(js_literal([t.kind, t.selector] + ([t.input] if t.input else [])))
         elif t.kind == "datalayer":
             out.append(js_literal([t.kind, t.event, t.input]))
+        elif t.kind == "route":
+            out.append(js_literal([t.kind, t.path] + ([t.input] if t.input else [])))
     return "[" + ", ".join(out) + "]" if out else None
 
 
@@ -212,6 +214,8 @@ def plan_features(events) -> dict:
         "has_also": also, "triggers": bool(kinds - {"call"}), "has_load": "load" in kinds,
         "has_submit": "submit" in kinds, "has_dom": bool(kinds & {"click", "submit"}),
         "has_datalayer": "datalayer" in kinds, "has_once": any(event.once is not None for event in events),
+        # route views: a route trigger, or once per view (once: {per: view})
+        "has_route": "route" in kinds, "has_views": "route" in kinds or any(e.once and not e.once[1] for e in events),
         # ISO 4217's digits for the codes that do not have 2, when a plan reads a page's code
         "currencies": js_literal(MINOR_DIGITS) if currencies else None,
     }

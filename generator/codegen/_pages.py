@@ -46,6 +46,10 @@ def event_html(
         elif t.kind == "datalayer":
             out.append(f"     Fires when the page pushes {html_comment(t.event)} to its data layer (window.dataLayer, as\n"
                        f"     Google Tag Manager or gtag.js); the push becomes `{t.input}`.\n")
+        elif t.kind == "route":
+            bound = f"; the route's match becomes `{t.input}`" if t.input else ""
+            out.append(f"     Fires once per route view whose path matches {html_comment(t.path)} (page load, history\n"
+                       f"     pushState/replaceState, back and forward), once the view's data islands are on the page{bound}.\n")
     if islands:
         out.append(
             "     Render each data island from your platform's object (JSON-encode it and escape <, > and &\n"
@@ -135,11 +139,20 @@ def event_markdown(
             out.append(f"- When the page pushes the event {md_cell(js_literal(t.event))} to its data layer (`window.dataLayer`, "
                        f"as Google Tag Manager or gtag.js fill it; pushes made before the code loaded are replayed once), "
                        f"which becomes `{t.input}`.\n")
-    if event.once is not None:
+        elif t.kind == "route":
+            bound = f"; the route's match `{{path, params}}` becomes `{t.input}`" if t.input else ""
+            out.append(f"- Once per route view whose path matches {md_cell(js_literal(t.path))}: on page load and on each "
+                       f"`history.pushState`, `replaceState`, back or forward that changes the path, once the new view's data "
+                       f"islands are on the page (`klaviyo-snippets docs spa`){bound}.\n")
+    if event.once is not None and not event.once[1]:
+        key = ", ".join(md_cell(js_literal(name)) for name in event.once[0]) or "whole payload"
+        out.append(f"- Once per route view: a repeat with the same {key} in the same view of a single-page app "
+                   f"is not sent again (`once: {{per: view}}`, `klaviyo-snippets docs spa`).\n")
+    elif event.once is not None:
         key = ", ".join(md_cell(js_literal(name)) for name in event.once[0]) or "whole payload"
         out.append(f"- Once per action: a repeat with the same {key} within {event.once[1]:g} s of the first "
                    f"send is not sent again (`once:`).\n")
-    if any(t.kind in ("click", "submit", "datalayer") for t in event.triggers):
+    if any(t.kind in ("click", "submit", "datalayer", "route") for t in event.triggers):
         out.append("- Inputs not bound to the element or form come from their data islands.\n")
     out.append(
         "\n## Properties\n\n"

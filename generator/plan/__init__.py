@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from klaviyo_snippets.generator.plan._load import load_plan
 from klaviyo_snippets.generator.plan._model import (
-    METHODS, PAGE_FIELDS, TYPES, Event, Plan, PlanError, Property, Source, Trigger, dependency_order,
+    METHODS, PAGE_FIELDS, TYPES, Consent, Event, Plan, PlanError, Property, Source, Trigger, dependency_order,
 )
 from klaviyo_snippets.generator.plan._currencies import MINOR_DIGITS
 from klaviyo_snippets.generator.plan._paths import is_index as is_index_part, shown as shown_path
@@ -17,7 +17,7 @@ from klaviyo_snippets.generator.plan._runtime import Outcome, convert, evaluate,
 
 __all__ = [
     "load_plan", "check_public_key", "selector_problem", "dependency_order",
-    "Plan", "Event", "Property", "Source", "Trigger", "PlanError",
+    "Plan", "Consent", "Event", "Property", "Source", "Trigger", "PlanError",
     "TYPES", "METHODS", "PAGE_FIELDS",
     "evaluate", "Outcome", "convert", "js_number_string", "sample_warnings",
     "shown_path", "is_index_part", "MINOR_DIGITS",

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from klaviyo_snippets.generator.resources import default_plan_path, schema_path
+from klaviyo_snippets.generator.plan._consent import onsite_settings
 from klaviyo_snippets.generator.plan._currencies import CURRENCIES, minor_digits
+from klaviyo_snippets.generator.plan._package import check_package
 from klaviyo_snippets.generator.plan._model import DERIVED_TYPES, METHODS, ONCE_SECONDS, TYPES, Event, Plan, PlanError, Property, Source, Trigger
 from klaviyo_snippets.generator.plan._paths import SYNTAX, parse_path, shown
 from klaviyo_snippets.generator.plan._rules import (
@@ -53,6 +55,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
             err.where = marked.where("/public_key")
             raise
     check_values(data, "", marked)
+    package_name, package_version = check_package(data.get("package"), marked)
     _validate_schema(data, marked)
     currency = data.get("currency")
     if currency is not None:
@@ -60,6 +63,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
     events = tuple(
         _event(key, spec, marked, currency) for key, spec in distinct_functions(data["events"], marked)
     )
+    onsite_load, consent = onsite_settings(data, events, marked)
     plan = Plan(
         path=plan_path,
         sha256=hashlib.sha256(marked.text.encode("utf-8")).hexdigest(),
@@ -69,6 +73,10 @@ def load_plan(path: str | Path | None = None) -> Plan:
         is_default=_same_file(plan_path, default),
         marked=marked,
         currency=currency,
+        onsite_load=onsite_load,
+        consent=consent,
+        package_name=package_name,
+        package_version=package_version,
     )
     check_semantics(plan, marked)
     return plan
@@ -219,6 +227,13 @@ def _explain(err, data: Any) -> _Found:
     if last == "within" and validator in ("exclusiveMinimum", "maximum", "type"):
         return _Found(f"once.within is seconds, more than 0 and at most 3600: not {json.dumps(err.instance, default=str)[:40]}",
                       ptr, "e.g. within: 2 (a double click, or a form and a cart call of one add)")
+    if validator == "oneOf" and last == "route":
+        return _Found(f"{json.dumps(err.instance, default=str)[:60]} is not a route trigger", ptr,
+                      "write the path pattern (route: /products/:handle), or bind its match to an input "
+                      "(route: {path: /products/:handle, input: route})")
+    if last == "per" and validator == "const":
+        return _Found(f"once.per can only be view, not {json.dumps(err.instance, default=str)[:40]}", ptr,
+                      "per: view (once per route view of a single-page app), or within: SECONDS")
     if validator == "oneOf" and last == "datalayer":
         return _Found(f"{json.dumps(err.instance, default=str)[:60]} is not a data layer trigger", ptr,
                       "name the pushed event (datalayer: view_item), or bind it to an input "
@@ -298,6 +313,9 @@ def _event(key: str, spec: dict, marked: Marked, currency: str | None) -> Event:
         layer = fire["datalayer"] if isinstance(fire["datalayer"], dict) else {"event": fire["datalayer"]}
         bound = layer.get("input") or (inputs[0] if inputs else None)
         triggers.append(Trigger("datalayer", input=bound, event=layer["event"]))
+    if "route" in fire:
+        route = fire["route"] if isinstance(fire["route"], dict) else {"path": fire["route"]}
+        triggers.append(Trigger("route", input=route.get("input"), path=route["path"]))
     properties = _properties(spec["properties"], f"{ptr}/properties", marked, currency)
     return Event(
         key=key,
@@ -315,13 +333,17 @@ def _event(key: str, spec: dict, marked: Marked, currency: str | None) -> Event:
 
 
 def _once(spec: dict, properties: tuple[Property, ...], ptr: str, marked: Marked) -> tuple[tuple[str, ...], float]:
-    """``once: {key, within}``: the payload properties keying a send (each one of the event's), seconds."""
+    """``once: {key, within}``: the payload properties keying a send (each one of the event's), seconds
+    (0 for ``per: view``: once per route view)."""
     names = [prop.name for prop in properties]
+    if "per" in spec and "within" in spec:
+        raise PlanError("once takes within: (seconds) or per: view, not both", where=marked.where(f"{ptr}/per", key=True),
+                        hint="per: view sends once per route view of a single-page app; remove within:")
     for index, name in enumerate(spec.get("key") or ()):
         if name not in names:
             raise PlanError(f"once.key {name!r} is not one of the event's properties",
                             where=marked.where(f"{ptr}/key/{index}"), hint=f"{closest(name, names)}properties: {', '.join(names)}")
-    return tuple(spec.get("key") or ()), float(spec.get("within", ONCE_SECONDS))
+    return tuple(spec.get("key") or ()), 0.0 if "per" in spec else float(spec.get("within", ONCE_SECONDS))
 
 
 def _properties(specs: dict, ptr: str, marked: Marked, currency: str | None) -> tuple[Property, ...]:

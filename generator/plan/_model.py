@@ -16,7 +16,7 @@ from klaviyo_snippets.generator.errors import printable
 from klaviyo_snippets.generator.plan._yamlmarks import Marked
 
 __all__ = [
-    "Plan", "Event", "Property", "Source", "Trigger", "PlanError", "dependency_order",
+    "Plan", "Consent", "Event", "Property", "Source", "Trigger", "PlanError", "dependency_order",
     "TYPES", "METHODS", "PAGE_FIELDS",
 ]
 
@@ -108,10 +108,11 @@ class Property:
 
 @dataclass(frozen=True)
 class Trigger:
-    kind: str  # call, load, click, submit, datalayer
+    kind: str  # call, load, click, submit, datalayer, route
     selector: str | None = None  # click, submit
-    input: str | None = None  # the input bound to the element, the form's fields or the push
+    input: str | None = None  # the input bound to the element, the form's fields, the push or the route's match
     event: str | None = None  # datalayer: the event name pushed
+    path: str | None = None  # route: the path pattern (/products/:handle)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class Event:
     triggers: tuple[Trigger, ...]
     properties: tuple[Property, ...]
     also: tuple[str, ...] = ()
-    #: once per action: (the payload properties that key a send, () for the whole payload; seconds)
+    #: once per action: (the payload properties that key a send, () for the whole payload; seconds,
+    #: or 0: once per route view, ``once: {per: view}``)
     once: tuple[tuple[str, ...], float] | None = None
     sample: tuple[tuple[str, str], ...] = ()
     pointer: str = ""
@@ -155,15 +157,27 @@ class Event:
     @functools.cached_property
     def island_inputs(self) -> tuple[str, ...]:
         """The inputs a trigger reads from data islands, in input order: all of them for a
-        page-load trigger; for a click, submit or data layer trigger, those not bound to the
-        element, the form's fields or the push."""
+        page-load trigger; for a click, submit, data layer or route trigger, those not bound to the
+        element, the form's fields, the push or the route's match."""
         names: set[str] = set()
         for trigger in self.triggers:
             if trigger.kind == "load":
                 names |= set(self.inputs)
-            elif trigger.kind in ("click", "submit", "datalayer"):
+            elif trigger.kind in ("click", "submit", "datalayer", "route"):
                 names |= {name for name in self.inputs if name != trigger.input}
         return tuple(name for name in self.inputs if name in names)
+
+
+@dataclass(frozen=True)
+class Consent:
+    """``consent:``: where the decision comes from, what runs without it, what the signal must allow
+    (``require``: Shopify purposes, Google consent types or OneTrust groups) and, for a cookie
+    signal, its name and granted value (docs/consent.md)."""
+
+    signal: str  # api, shopify, google, onetrust, cookie
+    denied: str = "nothing"  # or forms-only
+    require: tuple[str, ...] = ()
+    cookie: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,13 @@ class Plan:
     samples: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     #: the plan's ISO 4217 code (``currency:``): the digits of its minor_units derivations
     currency: str | None = None
+    #: the npm name and version of the package in dist/ (``package:``), None when not given
+    package_name: str | None = None
+    package_version: str | None = None
+    #: how Klaviyo's onsite script loads (``onsite_script.load``): tag, now, idle or interaction
+    onsite_load: str = "tag"
+    #: ``consent:``, or None: the plan tracks without waiting for consent
+    consent: Consent | None = None
     is_default: bool = False
     marked: Marked | None = field(default=None, compare=False, hash=False, repr=False)
 

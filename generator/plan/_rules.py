@@ -222,6 +222,28 @@ def check_semantics(plan: Plan, marked: Marked) -> None:
                 where=marked.where(f"{event.pointer}/fire/datalayer/input"),
                 hint=f"add {layer.input!r} to inputs:, or bind one of {list(event.inputs)}",
             )
+        route = event.trigger("route")
+        if route and route.input and route.input not in event.inputs:
+            raise PlanError(
+                f"fire.route.input {route.input!r} is not one of the event's inputs {list(event.inputs)}",
+                where=marked.where(f"{event.pointer}/fire/route/input"),
+                hint=f"add {route.input!r} to inputs:, or bind one of {list(event.inputs)}",
+            )
+        if route and event.trigger("load"):
+            raise PlanError(
+                "fire.load and fire.route both fire on the first page load: the event would be sent twice",
+                where=marked.where(f"{event.pointer}/fire/load"),
+                hint="remove load: true; a route trigger fires on the first page load too, when the path matches",
+            )
+        problem = route and route_problem(route.path)
+        if problem:
+            raise PlanError(
+                f"{route.path!r} is not a route pattern: {problem}",
+                where=marked.where(f"{event.pointer}/fire/route" + ("/path" if isinstance(
+                    marked.data["events"][event.key]["fire"]["route"], dict) else "")),
+                hint="write the path as the shopper sees it, from /: /products/:handle (:name is one segment), "
+                     "/collections/* (* last: one or more segments), /cart",
+            )
         if event.trigger("load") and not event.inputs:
             raise PlanError(
                 "fire.load needs at least one input: the event fires when the inputs' data islands are on the page",
@@ -256,6 +278,36 @@ def check_semantics(plan: Plan, marked: Marked) -> None:
                 raise PlanError(f"sample names {root!r}, which is not an input of this event", where=marked.where(ptr, key=True), hint=f"sample keys are the inputs {list(event.inputs)}, page or now")
             if name not in plan.samples:
                 raise PlanError(f"sample {name!r} is not defined under samples:", where=marked.where(ptr), hint=f"{closest(name, plan.samples)}add it to the top-level samples:")
+
+
+def route_problem(pattern: str) -> str | None:
+    """What is wrong with a route pattern (docs/spa.md), or None: it starts with /; its segments are
+    text, `:name` (one segment) or a last `*`; no empty segment, query, hash, % escape or space."""
+    if not pattern.startswith("/"):
+        return "it must start with /"
+    bad = re.search(r"[?#%\s\x00-\x1f\x7f]", pattern)
+    if bad:
+        what = {"?": "a query", "#": "a hash", "%": "a % escape"}.get(bad.group(), "a space or control character")
+        return f"it holds {what} ({bad.group()!r}); a pattern matches the path only, written as the shopper sees it"
+    parts = pattern.rstrip("/").split("/")[1:] if pattern != "/" else []
+    names: set[str] = set()
+    for index, part in enumerate(parts):
+        if not part:
+            return "it has an empty segment (//)"
+        if part == "*":
+            if index != len(parts) - 1:
+                return "* can only be the last segment"
+        elif part.startswith(":"):
+            if not re.fullmatch(r":[A-Za-z_][A-Za-z0-9_]*", part):
+                return f"{part!r} is not a parameter: write :name (letters, digits, _)"
+            if part == ":__proto__":
+                return "':__proto__' cannot be a parameter's name"
+            if part[1:] in names:
+                return f"the parameter {part!r} appears twice"
+            names.add(part[1:])
+        elif "*" in part or ":" in part:
+            return f"{part!r} mixes text with * or :; each is a whole segment"
+    return None
 
 
 @functools.cache

@@ -108,6 +108,9 @@ class RoutingLog:
     allowed_hosts: tuple[str, ...] = ()
     served: dict[str, Path] = field(default_factory=dict)
     not_found: list[BlockedRequest] = field(default_factory=list)
+    # (url, html) -> (html, extra response headers): how a verify condition rewrites the
+    # storefront's HTML pages (a CSP header, a script optimizer); None: served as they are.
+    page_filter: Any = None
 
     def add_page(self, path: str, html: str) -> str:
         """Serve `html` at `https://shop.test{path}`; returns that URL."""
@@ -159,16 +162,23 @@ class RoutingLog:
     def _site_response(self, url: str) -> dict:
         path = urlsplit(url).path or "/"
         if path in self.pages:
-            return _answer(200, _content_type(path, default=_CONTENT_TYPES[".html"]), self.pages[path].encode())
+            return self._filtered(url, _answer(200, _content_type(path, default=_CONTENT_TYPES[".html"]),
+                                               self.pages[path].encode()))
         if self.site_dir is not None:
             file = _file_under(self.site_dir, path)
             if file is not None:
-                return _answer(200, _content_type(file.name), file.read_bytes())
+                return self._filtered(url, _answer(200, _content_type(file.name), file.read_bytes()))
         known = sorted(self.pages)
         body = f"404: no page {path} on {SITE_ORIGIN}"
         if known:
             body += "; pages: " + ", ".join(known)
         return _answer(404, "text/plain; charset=utf-8", body.encode())
+
+    def _filtered(self, url: str, response: dict) -> dict:
+        if self.page_filter is None or not response["content_type"].startswith("text/html"):
+            return response
+        body, headers = self.page_filter(url, response["body"])
+        return {**response, "body": body, "headers": headers}
 
     def _folder_response(self, request, prefix: str, folder: Path) -> dict:
         file = _file_under(folder, urlsplit(request.url).path[len(urlsplit(prefix).path):])

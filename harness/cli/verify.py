@@ -35,6 +35,13 @@ def _served(text: str) -> tuple[str, Path]:
     return served_prefix(text)
 
 
+def _condition(text: str) -> str:
+    from klaviyo_snippets.harness.verify import condition_names
+
+    condition_names([text])  # a usage error naming the conditions there are
+    return text.strip()
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("pages", nargs="*", metavar="PAGE", help="HTML files or http(s) URLs to load")
     p.add_argument("--generated", metavar="DIR", type=Path,
@@ -70,6 +77,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=positive_int, metavar="N",
                    help="pages to run at once, each in a page of its own in one browser (default: three per core, "
                         "at most 8, and at most a third of the pages)")
+    p.add_argument("--condition", action="append", default=[], metavar="NAME", type=checked(_condition),
+                   help="run every page under this real page condition and report it apart (repeatable): "
+                        "email-visit, csp-strict, spa, delayed-scripts, consent-denied, consent-granted-late, "
+                        "or all (docs/conditions.md)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -80,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     options = dict(identify=args.identify, browser=args.browser, headed=args.headed,
                    executable=args.browser_executable, timeout=args.timeout, expect=tuple(args.expect),
                    allow_warnings=args.allow_warnings, allow_hosts=tuple(args.allow_host),
-                   serve=dict(args.serve), jobs=args.jobs)
+                   serve=dict(args.serve), jobs=args.jobs, conditions=tuple(args.condition))
     if args.generated and args.pages:
         raise UserError("give PAGE arguments or --generated DIR, not both")
     for selector in args.click:

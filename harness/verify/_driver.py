@@ -1,5 +1,5 @@
-"""The browser verify drives: one Playwright driver on a thread of its own (an asyncio loop), one
-browser on it, and in that a routed page per lane, the same for the lane's visits. Lanes share the
+"""The pages verify drives: in the engine's browser (`_engine`: one Playwright driver on a thread of
+its own, one browser), a routed page per lane, the same for the lane's visits. Lanes share the
 driver and the browser: a lane costs a page, not a driver start (0.6 s of a core) and a browser.
 
 `timeout` is a hard bound per page, whatever the page does: the caller only waits (with a limit)
@@ -26,13 +26,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import gc
 import json
-import logging
-import os
 import re
-import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,13 +38,14 @@ from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.harness.browser import (
     HARNESS_GLOBAL, IDLE_JS, PENDING_JS, context_options, identify_script, route_to_stub_async,
 )
+from klaviyo_snippets.harness.verify import _conditions as conditions
+from klaviyo_snippets.harness.verify._engine import (
+    GRACE_SECONDS, LAUNCH_SECONDS, NOTHING, Engine,
+)
 from klaviyo_snippets.harness.verify._visits import (
-    EXPECTED_ON_ACTION_JS, ISLANDS_PRESENT_JS, Visit, load_expectations,
+    EXPECTED_ON_ACTION_JS, ISLANDS_PRESENT_JS, Visit, load_expectations, route_expectations,
 )
 
-GRACE_SECONDS = 1.0  # past a page's time: for its visit to hand back before the kill
-CLOSE_SECONDS = 5.0  # closing a browser, or the driver, after the last page; killed past this
-LAUNCH_SECONDS = 60.0  # starting the driver, or a browser (Playwright's own launch timeout is 30 s)
 REPORT_EVERY_MS = 250  # how often each page tells verify what it still has to send
 SILENT_SECONDS = 1.0  # a page not heard from for longer than this has stopped answering
 POLL_SECONDS = 0.02  # between looks at what only time can change (a navigation's outcome)
@@ -114,6 +110,7 @@ class PageReports:
         self._old: set[str] = set()
         self._latest: tuple[float, dict[str, int]] | None = None
         self._origins: set[str] = set()  # of the current visit's pages
+        self._csp: list[dict] = []  # the current visit's CSP reports (report-uri)
         reports = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,10 +120,13 @@ class PageReports:
                     if not 0 < length <= 65536:
                         raise ValueError(length)
                     body = json.loads(self.rfile.read(length))
-                    if not str(body["page"]).startswith("about:"):  # a new tab's blank page, not the visit's
+                    if self.path.startswith(conditions.CSP_REPORTS_PATH):
+                        reports._add_csp(body.get("csp-report") or body)
+                    elif not str(body["page"]).startswith("about:"):  # a new tab's blank page, not the visit's
                         reports._add(str(body["doc"]), {str(k): int(v) for k, v in (body["pending"] or {}).items()},
                                      origin(str(body["page"])))
                     self.send_response(204)
+                    self.send_header("Access-Control-Allow-Origin", "*")
                 except (ValueError, KeyError, TypeError, AttributeError):
                     self.send_response(400)
                 self.end_headers()
@@ -146,11 +146,20 @@ class PageReports:
                 self._latest = (time.monotonic(), pending)
                 self._origins.add(page_origin)
 
+    def _add_csp(self, report: dict) -> None:
+        with self._lock:
+            self._csp.append(report if isinstance(report, dict) else {"report": report})
+
+    def csp_reports(self) -> list[dict]:
+        with self._lock:
+            return list(self._csp)
+
     def new_visit(self) -> None:
         with self._lock:
             self._old |= self._seen
             self._latest = None
             self._origins = set()
+            self._csp = []
 
     def origins(self) -> set[str]:
         """The origins of the current visit's pages (each reports once as it starts)."""
@@ -182,12 +191,24 @@ class VisitState:
     routing: object = None  # the lane page's RoutingLog; this visit's entries start at:
     blocked_from: int = 0
     not_found_from: int = 0
+    forwarded_from: int = 0
+    # Under a condition (`_conditions`): what it found wrong ({"page", "reason"}), the CSP
+    # violations the pages told, notes on what was done, and `step(url)`, called as a
+    # client-side navigation (spa) begins, to split the visit's records by page.
+    failures: list[dict] = field(default_factory=list)
+    violations: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    step: object = None
+    before_grant: int | None = None  # consent-granted-late: Klaviyo requests before the grant
 
     def blocked(self) -> list:
         return [] if self.routing is None else self.routing.blocked[self.blocked_from:]
 
     def not_found(self) -> list:
         return [] if self.routing is None else self.routing.not_found[self.not_found_from:]
+
+    def forwarded(self) -> list:
+        return [] if self.routing is None else self.routing.forwarded[self.forwarded_from:]
 
 
 @dataclass(frozen=True)
@@ -200,156 +221,9 @@ class PageSetup:
     allow_hosts: tuple[str, ...] = ()
     serve: tuple[tuple[str, str], ...] = ()
     triggers: tuple = ()  # the plan's, as `plan_triggers` gives them: for expectations
-
-
-_THREAD = "klaviyo-snippets verify driver"
-_NOTHING = object()
-
-
-class Engine:
-    """The Playwright driver, on a thread of its own running an asyncio loop, and the one browser
-    every lane opens its page in. The caller hands it coroutines and waits for them with a limit
-    (`call`), or not at all (`submit`). A browser that must go is killed (`kill_browser`), never
-    asked; the next page to open launches the next one (`generation` counts them)."""
-
-    def __init__(self, choice, *, headed: bool) -> None:
-        self.choice, self.headed = choice, headed
-        self.playwright = None
-        self.driver: int | None = None  # the driver's pid; every browser runs below it
-        self.dead = False
-        self.generation = 0  # of the browser: a kill makes way for the next one
-        self._browser = None
-        self._browser_generation = -1
-        self._mark: str | None = None  # in the environment of each of the browser's processes
-        self._kill_lock = threading.Lock()
-        self._launching: asyncio.Lock | None = None
-        self._manager = None
-        self._booted: concurrent.futures.Future | None = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=_THREAD, daemon=True)
-
-    def start(self) -> Engine:
-        """Start the driver; it boots while the caller goes on (`ready` waits for it)."""
-        _quiet_playwright_shutdown()
-        self._thread.start()
-        self._booted = self.submit(self._boot())
-        return self
-
-    def ready(self) -> None:
-        """Wait for the driver to have started (raising why it did not)."""
-        try:
-            self._booted.result(LAUNCH_SECONDS)
-        except concurrent.futures.TimeoutError:
-            self.kill()
-            raise UserError(f"Playwright's driver did not start within {LAUNCH_SECONDS:g} s") from None
-        if self.dead:
-            raise UserError("the browser driver was killed: nothing left to run the pages in")
-
-    def __enter__(self) -> Engine:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def submit(self, coro) -> concurrent.futures.Future:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
-
-    def call(self, coro, seconds: float):
-        """Run `coro` on the driver's loop; its result, its exception raised, or _NOTHING when it
-        took longer than `seconds` (then it is cancelled)."""
-        future = self.submit(coro)
-        try:
-            return future.result(seconds)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            return _NOTHING
-
-    def kill_browser(self, generation: int) -> None:
-        """Kill the browser of `generation` (if it is still the current one), never asking it:
-        every page open in it fails at its next call, and the next page opened gets a new one."""
-        with self._kill_lock:
-            if generation != self.generation:
-                return
-            self.generation += 1
-            mark = self._mark if self._browser_generation == generation else None
-        if mark is not None and not _kill_marked(mark):  # no /proc to find its processes in
-            self.kill()
-
-    def close(self) -> None:
-        """Stop the driver, which closes the browser it launched (its profile removed)."""
-        if self.dead:
-            return
-        if self._booted is not None:  # an error may come while it boots: let it finish first
-            with contextlib.suppress(Exception):
-                self._booted.result(LAUNCH_SECONDS)
-        if self._manager is not None:
-            self.call(self._manager.__aexit__(), CLOSE_SECONDS)
-        self._stop()
-        self.kill()  # whatever did not go
-
-    def kill(self) -> None:
-        """Kill the browser and the driver, never asking them."""
-        if self.dead:
-            return
-        self.dead = True
-        if self.driver is not None:
-            _kill_below(self.driver)
-            with contextlib.suppress(OSError):
-                os.kill(self.driver, signal.SIGKILL)
-        self._stop()
-
-    def _stop(self) -> None:
-        if self._thread.is_alive():
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(GRACE_SECONDS * 2)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-        finally:
-            # What Playwright leaves behind when a browser or the driver was killed (tasks still
-            # pending, an error nobody read) is collected here, while asyncio's complaints are muted.
-            _QUIET.active = True
-            left = asyncio.all_tasks(self._loop)
-            for task in left:
-                task.cancel()
-            if left:
-                with contextlib.suppress(BaseException):
-                    self._loop.run_until_complete(asyncio.wait(left, timeout=GRACE_SECONDS))
-            gc.collect()
-
-    async def _boot(self) -> None:
-        from playwright.async_api import async_playwright
-
-        self._launching = asyncio.Lock()
-        self._manager = async_playwright()
-        self.playwright = await self._manager.start()
-        self.driver = _driver_pid(self._manager)
-        # Launched now, while the caller reads its pages and the plan; the lanes take it from here.
-        asyncio.ensure_future(self._prelaunch())
-
-    async def _prelaunch(self) -> None:
-        with contextlib.suppress(Exception):  # a lane launching it again says what is wrong
-            await self.browser()
-
-    async def browser(self):
-        """(the current browser, its generation), launched if there is none."""
-        async with self._launching:
-            generation = self.generation
-            if self._browser_generation != generation:
-                self._browser, self._browser_generation = None, -1
-                # A mark in its environment, which every process of it inherits, to find them by.
-                mark = f"{os.getpid()}.{id(self)}.{generation}"
-                options = self.choice.launch_options(headless=not self.headed)
-                options["env"] = {**os.environ, **(options.get("env") or {}), _LANE_MARK: mark}
-                with self._kill_lock:
-                    self._mark = mark
-                browser = await getattr(self.playwright, self.choice.name).launch(**options)
-                with self._kill_lock:
-                    self._browser, self._browser_generation = browser, generation
-            return self._browser, generation
+    condition: str | None = None  # one of `_conditions.CONDITIONS`
+    mint: object = None  # email-visit: account key -> an exchange id of the visitor for it
+    page_origins: tuple[str, ...] = ()  # of URL pages (not the storefront's): csp-strict, delayed-scripts
 
 
 class Interrupted(Exception):
@@ -369,7 +243,7 @@ class LanePage:
 
     # -- the caller's side: every wait has a limit --------------------------------------------
 
-    def visit(self, visit: Visit, timeout: float) -> tuple[bool, VisitState, str | None]:
+    def visit(self, visit: Visit, timeout: float, step=None) -> tuple[bool, VisitState, str | None]:
         """Run one visit: (finished, what it got to, how it ended when it did not finish:
         "its page was closed" or "its browser was killed"). `Interrupted` when another page
         killed the browser under it."""
@@ -384,11 +258,11 @@ class LanePage:
                     self._generation = None
                     raise Interrupted from None
                 raise
-            if opened is _NOTHING:
+            if opened is NOTHING:
                 engine.kill_browser(current)
                 raise UserError(f"{engine.choice.describe()} did not start within {LAUNCH_SECONDS:g} s")
         generation = self._generation
-        state = self.state = VisitState()
+        state = self.state = VisitState(step=step)
         future = engine.submit(self._visit(visit, state, time.monotonic() + timeout))
         try:
             finished = future.result(timeout + GRACE_SECONDS) is True
@@ -407,8 +281,8 @@ class LanePage:
         try:
             closed = engine.call(self._context.close(), GRACE_SECONDS)
         except Exception:  # noqa: BLE001 - it would not close: the browser goes
-            closed = _NOTHING
-        if closed is _NOTHING:
+            closed = NOTHING
+        if closed is NOTHING:
             engine.kill_browser(generation)
             return False, state, "its browser was killed"
         return False, state, "its page was closed"
@@ -429,8 +303,17 @@ class LanePage:
             await context.expose_binding(ISLANDS_BINDING, self._islands)
             await context.add_init_script(_ISLANDS_JS % (json.dumps(list(setup.triggers)), ISLANDS_PRESENT_JS,
                                                          ISLANDS_BINDING))
-        if setup.identify:
+        if setup.identify and setup.condition != "email-visit":  # that condition's link identifies instead
             await context.add_init_script(identify_script(setup.identify))
+        if setup.condition == "csp-strict":
+            await context.expose_binding(conditions.CSP_BINDING, self._violation)
+            await context.add_init_script(conditions.CSP_WATCH_JS)
+        if setup.condition in ("csp-strict", "delayed-scripts"):
+            self._routing.page_filter = self._page_filter
+            for page_origin in setup.page_origins:
+                await context.route(re.compile("^" + re.escape(page_origin) + r"(?:[/?#]|$)"), self._filtered_page)
+        if setup.condition == "consent-denied":
+            await context.add_init_script(conditions.CONSENT_DENY_JS)
         page = self._page = await _new_page(context)
         page.on("pageerror", lambda err: self._page_error(str(err)))
         self._navigations = _Navigations(page)
@@ -445,6 +328,47 @@ class LanePage:
     def _page_error(self, text: str) -> None:
         if self._current():
             self.state.page_errors.append(text)
+
+    def _violation(self, source: dict, violation) -> None:
+        """The binding `CSP_WATCH_JS` calls: a securitypolicyviolation on a page of the visit."""
+        if self._current(source.get("page")) and isinstance(violation, dict):
+            self.state.violations.append({k: str(violation.get(k) or "") for k in
+                                          ("directive", "blocked", "disposition", "page", "sample")})
+
+    def _page_filter(self, url: str, body: bytes) -> tuple[bytes, dict]:
+        """The storefront's HTML as the condition serves it (`RoutingLog.page_filter`)."""
+        if self._setup.condition == "delayed-scripts":
+            return conditions.delay_scripts(body), {}
+        # The harness's own posts (a page's report to verify; the Firefox lane's onsite script
+        # and warnings, straight to the stand-in) must pass: their origins join connect-src.
+        connect = [origin(self._reports.url)]
+        if self._engine.choice.name == "firefox":
+            connect.append(origin(self._setup.stub_url))
+        policy, how = conditions.csp_for(body, connect=connect)
+        note = f"{url}: script-src from {how}"
+        if note not in self.state.notes:
+            self.state.notes.append(note)
+        reported = f"{policy}; report-uri {self._reports.url.rstrip('/')}{conditions.CSP_REPORTS_PATH}"
+        return body, {"Content-Security-Policy": reported, "Content-Security-Policy-Report-Only": reported}
+
+    async def _filtered_page(self, route) -> None:
+        """A URL page (a theme's dev server) under csp-strict or delayed-scripts: its HTML
+        fetched as it is and answered as the condition serves it."""
+        from playwright.async_api import Error as PlaywrightError
+
+        if route.request.resource_type != "document":
+            await route.fallback()
+            return
+        try:
+            response = await route.fetch()
+            body, headers = await response.body(), dict(response.headers)
+            if "text/html" in headers.get("content-type", ""):
+                body, extra = self._page_filter(route.request.url, body)
+                headers = {k: v for k, v in headers.items() if k.lower() != "content-length"} | extra
+            await route.fulfill(status=response.status, headers=headers, body=body)
+        except PlaywrightError:
+            with contextlib.suppress(PlaywrightError):
+                await route.abort()
 
     def _islands(self, source: dict, found, url) -> None:
         """The binding `_ISLANDS_JS` calls: the plan's load triggers a page of the visit matches."""
@@ -463,32 +387,41 @@ class LanePage:
         page, setup, navigations = self._page, self._setup, self._navigations
         state.routing = self._routing
         state.blocked_from, state.not_found_from = len(self._routing.blocked), len(self._routing.not_found)
+        state.forwarded_from = len(self._routing.forwarded)
+        condition = setup.condition
         state.stage = "loading"
         try:
             await self._context.clear_cookies()
             here = origin(visit.url)
-            if here in self._dirty:
+            if here in self._dirty or condition == "email-visit":
                 await page.goto(here + FRESH_PATH, wait_until="load", timeout=left())
             self._dirty.add(here)
-            state.url = visit.url
-            await page.goto(visit.url, wait_until="load", timeout=left())
+            state.url = url = visit.url
+            if condition == "email-visit":
+                url = await self._email_link(page, visit.url, state)
+            await page.goto(url, wait_until="load", timeout=left())
             navigations.mark()
             state.stage = "waiting for its requests"
+            if condition == "delayed-scripts":  # the one interaction that runs the delayed scripts
+                state.stage = "interacting (a mouse move) to run the delayed scripts"
+                await page.mouse.move(3, 3)
+                await page.mouse.move(40, 40)
+                state.stage = "waiting for its requests"
             if not await _settle(page, navigations, deadline):
                 return False
-            for kind, selector in visit.actions:
-                state.stage = f"{'clicking' if kind == 'click' else 'submitting'} {selector!r}"
-                if await page.locator(selector).count() == 0:
-                    self._page_error(f"{kind} {selector!r}: no such element on {visit.url}")
-                    continue
-                state.expected += await _expected_on_action(page, setup.triggers, selector, kind)
-                navigations.mark()
-                # Our own wait follows (`_settle`): Playwright's would wait for a navigation that
-                # a 204 or a download never completes.
-                await page.locator(selector).first.click(timeout=left(), no_wait_after=True)
-                state.stage = f"waiting for the requests of the {kind} on {selector!r}"
-                if not await _settle(page, navigations, deadline):
+            if condition == "consent-granted-late":
+                if not await self._grant(page, state, navigations, deadline):
                     return False
+            if condition == "consent-denied" and not await page.evaluate(conditions.HAS_CONSENT_JS):
+                state.failures.append({"page": visit.url, "reason": "the page has no klaviyoSnippets.consent() "
+                                       "(the plan sets no consent:), so nothing waits for the visitor's decision"})
+            if not await self._act(page, visit, state, navigations, deadline):
+                return False
+            for step in visit.then:  # spa: each next page by a client-side navigation
+                if not await self._soft_navigation(page, step, state, navigations, deadline):
+                    return False
+            if condition == "csp-strict":
+                await self._count_violations(page, state, deadline)
             await self._forget(page, left())
             return True
         except PlaywrightTimeout as exc:  # every Playwright wait here ends at the deadline
@@ -499,6 +432,112 @@ class LanePage:
         except PlaywrightError as exc:
             self._page_error(f"{visit.url}: {exc.message.splitlines()[0]}")
             return True
+
+    async def _act(self, page, visit: Visit, state: VisitState, navigations, deadline: float) -> bool:
+        """The visit's clicks and submits on the page; False when the deadline comes first."""
+        left = lambda: max(round((deadline - time.monotonic()) * 1000), 1)  # noqa: E731
+        for kind, selector in visit.actions:
+            state.stage = f"{'clicking' if kind == 'click' else 'submitting'} {selector!r}"
+            if await page.locator(selector).count() == 0:
+                self._page_error(f"{kind} {selector!r}: no such element on {visit.url}")
+                continue
+            state.expected += await _expected_on_action(page, self._setup.triggers, selector, kind)
+            navigations.mark()
+            # Our own wait follows (`_settle`): Playwright's would wait for a navigation that
+            # a 204 or a download never completes.
+            await page.locator(selector).first.click(timeout=left(), no_wait_after=True)
+            state.stage = f"waiting for the requests of the {kind} on {selector!r}"
+            if not await _settle(page, navigations, deadline):
+                return False
+        return True
+
+    async def _soft_navigation(self, page, step: Visit, state: VisitState, navigations, deadline: float) -> bool:
+        """spa: reach `step` by a client-side navigation (`SPA_NAVIGATE_JS`), then what it expects
+        (its data islands, its route triggers) and its clicks."""
+        if state.step is not None:
+            state.step("page", step.url, len(state.expected))
+        state.stage = f"navigating to {step.url} on the client (pushState)"
+        if origin(page.url) != origin(step.url):  # a click of the page before left the app
+            state.notes.append(f"{step.url}: loaded, not reached by client-side navigation: the visit had left "
+                               f"the app for {page.url}")
+            await page.goto(step.url, wait_until="load", timeout=max(round((deadline - time.monotonic()) * 1000), 1))
+            status = 200
+        else:
+            status = await page.evaluate(conditions.SPA_NAVIGATE_JS, step.url)
+        if status != 200:
+            self._page_error(f"{step.url}: answered {status} when fetched for a client-side navigation")
+        where = f"{step.url} (reached by pushState)"
+        state.expected += [(name, why) for name, why in step.expect]
+        if self._setup.triggers:
+            found = await page.evaluate(f"({ISLANDS_PRESENT_JS})", list(self._setup.triggers))
+            state.expected += load_expectations(self._setup.triggers, found, where)
+            state.expected += route_expectations(self._setup.triggers, found, step.url, where)
+        state.stage = "waiting for its requests"
+        if not await _settle(page, navigations, deadline):
+            return False
+        return await self._act(page, step, state, navigations, deadline)
+
+    async def _email_link(self, page, url: str, state: VisitState) -> str:
+        """email-visit: `url` with the `_kx` of a profile of the account the page's klaviyo.js
+        names (read from its HTML, fetched from a blank page of its origin, which runs nothing)."""
+        html = await page.evaluate("async (u) => (await fetch(u, {credentials: 'omit'})).text()", url)
+        key = conditions.account_key(html)
+        if key is None:
+            state.failures.append({"page": url, "reason": "its HTML loads no Klaviyo onsite script "
+                                   "(…/onsite/js/<KEY>/klaviyo.js): there is no account to make the link's exchange id "
+                                   "for, so the visit was opened without one"})
+            return url
+        kx = self._setup.mint(key)
+        state.notes.append(f"{url}: opened with ?_kx={kx} (account {key}, profile {conditions.EMAIL})")
+        return conditions.with_exchange_id(url, kx)
+
+    async def _grant(self, page, state: VisitState, navigations, deadline: float) -> bool:
+        """consent-granted-late: the page has run undecided; now the visitor grants."""
+        if state.step is not None:
+            state.step("grant", state.url, len(state.expected))
+        called = await page.evaluate(conditions.CONSENT_CALL_JS, True)
+        if called != "called":
+            state.failures.append({"page": state.url, "reason": "the page has no klaviyoSnippets.consent() "
+                                   "(the plan sets no consent:), so there was no consent to grant"})
+        state.stage = "waiting for its requests after the grant"
+        return await _settle(page, navigations, deadline)
+
+    async def _count_violations(self, page, state: VisitState, deadline: float) -> None:
+        """csp-strict: one deliberate violation (an image no policy allows), waited for on both
+        channels (the page's event, the browser's report), so a count of zero means zero; then
+        the visit's violations without it."""
+        from playwright.async_api import Error as PlaywrightError
+
+        state.stage = "counting CSP violations"
+        if origin(page.url) != origin(state.url or ""):  # the visit left the pages the policy was served with
+            state.notes.append(f"{state.url}: the visit ended on {page.url}, under no policy of ours: violations "
+                               "counted as they were told, without the deliberate one")
+            return
+        sentinel = conditions.CSP_SENTINEL
+        mine = lambda url: "csp-sentinel.invalid" in (url or "")  # noqa: E731
+        try:
+            await page.evaluate("(u) => { new Image().src = u; }", sentinel)
+        except PlaywrightError:
+            return  # the page went: its violations so far still count
+        until = min(deadline, time.monotonic() + 3.0)
+        while True:
+            told = any(mine(v["blocked"]) for v in state.violations)
+            reported = any(mine(str(r.get("blocked-uri"))) for r in self._reports.csp_reports())
+            if told and reported:
+                break
+            if time.monotonic() >= until:
+                missing = " and ".join(x for x, seen in (("the page's securitypolicyviolation event", told),
+                                                         ("the browser's report", reported)) if not seen)
+                state.failures.append({"page": state.url, "reason": f"violations could not be counted: a deliberate "
+                                       f"violation was not seen by {missing} within 3 s"})
+                break
+            await asyncio.sleep(POLL_SECONDS * 2)
+        state.violations = [v for v in state.violations if not mine(v["blocked"])]
+        for report in self._reports.csp_reports():
+            if not mine(str(report.get("blocked-uri"))):
+                state.violations.append({"directive": str(report.get("effective-directive") or report.get(
+                    "violated-directive") or ""), "blocked": str(report.get("blocked-uri") or ""),
+                    "disposition": "report", "page": str(report.get("document-uri") or ""), "sample": ""})
 
     async def _forget(self, page, left: int) -> None:
         """Clear the storage of the page the visit ended on (what other origins its pages used
@@ -629,105 +668,3 @@ async def _settle(page, navigations: _Navigations, deadline: float) -> bool:
             with contextlib.suppress(PlaywrightError):  # the same page still: that navigation went nowhere
                 await page.evaluate(f"() => {{ const h = window.{HARNESS_GLOBAL}; if (h) h.leaving = false; }}")
     return False
-
-
-def _driver_pid(manager) -> int | None:
-    """The Playwright driver process of a started `sync_playwright()`: the browser runs below it.
-    (Playwright has no public way to say; None if a release moves it, and then a timed-out
-    browser is left to the driver, which closes it when this process exits.)"""
-    try:
-        return manager._connection._transport._proc.pid
-    except AttributeError:
-        return None
-
-
-_LANE_MARK = "KLAVIYO_SNIPPETS_VERIFY_BROWSER"
-
-
-def _kill_marked(mark: str) -> bool:
-    """SIGKILL every process whose environment has `mark` (a browser and its helpers),
-    twice over, for what forked in between; False where there is no /proc to look in."""
-    if not os.path.isdir("/proc/self"):
-        return False
-    needle = f"\0{_LANE_MARK}={mark}\0".encode()
-    for _ in range(2):
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/environ", "rb") as environ:
-                    found = needle in b"\0" + environ.read() + b"\0"
-            except OSError:
-                continue
-            if found:
-                with contextlib.suppress(OSError):
-                    os.kill(int(name), signal.SIGKILL)
-    return True
-
-
-def _kill_below(root: int) -> None:
-    """SIGKILL every process below `root` (the browser and its helpers), leaving `root` itself.
-    Twice over, for what forked in between."""
-    for _ in range(2):
-        for pid in _descendants(root):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid, parent in _parents().items():
-        children.setdefault(parent, []).append(pid)
-    found, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def _parents() -> dict[int, int]:
-    """{pid: parent pid} for every process: Linux's /proc, else `ps`."""
-    if not os.path.isdir("/proc/self"):
-        try:
-            out = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True,
-                                 timeout=5, check=False).stdout
-        except (OSError, subprocess.SubprocessError):
-            return {}
-        return {int(a): int(b) for a, b in (line.split() for line in out.splitlines() if line.strip())}
-    table = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as stat:
-                    table[int(name)] = int(stat.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return table
-
-
-_QUIET = threading.local()  # .active: the driver's thread is shutting Playwright down
-
-
-class _PlaywrightShutdownNoise(logging.Filter):
-    """Mutes asyncio's log about browsers verify closed or killed on purpose: Playwright's own
-    tasks for route calls that failed as the page or browser went (a page navigating as it was
-    killed), whose error Playwright never reads; and, while verify's driver thread shuts
-    Playwright down, tasks left pending and errors left unread. Tracebacks on the terminal that
-    say nothing about the page."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(_QUIET, "active", False):
-            return False
-        error = record.exc_info[1] if record.exc_info else None
-        return not (type(error).__name__ == "TargetClosedError" and record.getMessage().startswith(
-            "Task exception was never retrieved"))
-
-
-_SHUTDOWN_NOISE = _PlaywrightShutdownNoise()
-
-
-def _quiet_playwright_shutdown() -> None:
-    logger = logging.getLogger("asyncio")
-    if _SHUTDOWN_NOISE not in logger.filters:
-        logger.addFilter(_SHUTDOWN_NOISE)

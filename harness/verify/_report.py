@@ -73,6 +73,9 @@ class VerifyReport:
     allow_warnings: bool = False
     jobs: int = 1
     seconds: float | None = None
+    condition: str | None = None  # the condition the pages ran under (`_conditions`), if any
+    condition_failures: list[dict] = field(default_factory=list)  # {"visit", "condition", "page", "reason"}
+    condition_notes: list[str] = field(default_factory=list)  # what the condition did, page by page
 
     @property
     def problems(self) -> list[dict]:
@@ -101,7 +104,7 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not (self.problems or self.page_errors or self.timed_out or self.unmet or self.forgotten_total
-                    or (self.warnings and not self.allow_warnings))
+                    or self.condition_failures or (self.warnings and not self.allow_warnings))
 
     def to_dict(self) -> dict:
         return {
@@ -121,11 +124,14 @@ class VerifyReport:
             "forgotten": self.forgotten,
             "jobs": self.jobs,
             "seconds": self.seconds,
+            **({"condition": _condition_dict(self.condition), "condition_failures": self.condition_failures,
+                "condition_notes": self.condition_notes} if self.condition else {}),
         }
 
     def format(self) -> str:
         pace = f" ({self.jobs} at a time, {self.seconds:.1f} s)" if self.seconds is not None else ""
-        lines = [f"Klaviyo received, from {len(self.pages)} page(s) in {self.browser}{pace}:"]
+        under = f" under the condition {self.condition}" if self.condition else ""
+        lines = [f"Klaviyo received, from {len(self.pages)} page(s) in {self.browser}{under}{pace}:"]
         warnings = self.warnings
         for label in self.pages:
             lines.extend(self._page_lines(label, warnings))
@@ -147,6 +153,8 @@ class VerifyReport:
         for t in self.timed_out:
             lines.extend(_timed_out_lines(t))
         lines.extend(self._per_event_lines())
+        if self.condition:
+            lines.extend(self._condition_lines())
         if self.forgotten_total:
             kinds = ", ".join(f"{n:,} {kind}" for kind, n in self.forgotten.items() if n)
             lines.append(_wrapped(f"The stand-in forgot {self.forgotten_total:,} record(s) of this run ({kinds}): its log "
@@ -192,6 +200,18 @@ class VerifyReport:
                 lines.append(_wrapped(f"  MISSING  {x['event']} (expected: {x['why']}): {x['detail']}", 11))
         return lines
 
+    def _condition_lines(self) -> list[str]:
+        from klaviyo_snippets.harness.verify._conditions import CONDITIONS
+
+        c = CONDITIONS[self.condition]
+        lines = [_wrapped(f"Condition {c.name}: {c.did}.", 2)]
+        lines.extend(_wrapped(f"  {note}", 4) for note in self.condition_notes)
+        for f in self.condition_failures:
+            lines.append(_wrapped(f"  CONDITION FAILED  {f['page']}: {f['reason']}", 4))
+        if self.condition_failures:
+            lines.append(_wrapped(f"  What it means: {c.failure}. Fix: {c.fix} ({c.doc}).", 4))
+        return lines
+
     def _per_event_lines(self) -> list[str]:
         per_metric: dict[str, dict[str, int]] = {}
         for e in self.events:
@@ -224,6 +244,8 @@ class VerifyReport:
             failed.append(f"{self.forgotten_total:,} record(s) forgotten by the stand-in")
         if self.page_errors:
             failed.append(f"{len(self.page_errors)} page error(s)")
+        if self.condition_failures:
+            failed.append(f"{len(self.condition_failures)} failure(s) under the condition {self.condition}")
         if self.timed_out:
             failed.append(f"{len(self.timed_out)} page(s) timed out"
                           + (f" with {self.unsent:,} request(s) or call(s) unsent" if self.unsent else ""))
@@ -292,3 +314,30 @@ def identify_rows(requests: list[dict]) -> list[dict]:
             detail = "; ".join(e.get("detail", "") for e in errors.get("errors", [])) if isinstance(errors, dict) else str(errors)
         rows.append({"request_id": r["id"], "status": "good" if good else "bad", "http_status": status, "detail": detail})
     return rows
+
+
+def _condition_dict(name: str) -> dict:
+    from klaviyo_snippets.harness.verify._conditions import CONDITIONS
+
+    return CONDITIONS[name].to_dict()
+
+
+@dataclass
+class ConditionsReport:
+    """verify under conditions: one `VerifyReport` per condition, in the order asked; OK when every
+    one is."""
+
+    reports: list[VerifyReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.reports)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok,
+                "conditions": [{**_condition_dict(r.condition), "ok": r.ok, "report": r.to_dict()} for r in self.reports]}
+
+    def format(self) -> str:
+        parts = [f"== condition {r.condition} ==\n{r.format()}" for r in self.reports]
+        verdicts = ", ".join(f"{r.condition} {'OK' if r.ok else 'FAILED'}" for r in self.reports)
+        return "\n\n".join(parts) + f"\n\nConditions: {verdicts}."

@@ -19,12 +19,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from klaviyo_snippets.generator.errors import UserError
-from klaviyo_snippets.harness.browser import allowed_host, choose_browser, served_prefix
+from klaviyo_snippets.harness.browser import SITE_ORIGIN, allowed_host, choose_browser, served_prefix
 from klaviyo_snippets.harness.standin import RateLimits, StubKlaviyo, StubSettings
-from klaviyo_snippets.harness.verify._driver import (
-    SILENT_SECONDS, Engine, Interrupted, LanePage, PageReports, PageSetup,
-)
-from klaviyo_snippets.harness.verify._report import VerifyReport, identify_rows
+from klaviyo_snippets.harness.verify._driver import SILENT_SECONDS, Interrupted, LanePage, PageReports, PageSetup
+from klaviyo_snippets.harness.verify._engine import Engine
+from klaviyo_snippets.harness.verify import _conditions as conditions
+from klaviyo_snippets.harness.verify._report import ConditionsReport, VerifyReport, identify_rows
 from klaviyo_snippets.harness.verify._visits import (
     Visit, check_expectations, page_visits, plan_triggers, storefront,
 )
@@ -32,7 +32,8 @@ from klaviyo_snippets.harness.verify._visits import (
 MAX_JOBS = 8
 RETRIES = 2  # times a visit cut short by another page's killed browser is run again
 PAGES_PER_LANE = 3  # opening a lane's page costs about as much as a page; fewer is no gain
-_MERGED = ("events", "identifies", "diagnostics", "blocked", "not_found", "page_errors", "timed_out", "expectations")
+_MERGED = ("events", "identifies", "diagnostics", "blocked", "not_found", "page_errors", "timed_out", "expectations",
+           "condition_failures", "condition_notes")
 
 
 def default_jobs() -> int:
@@ -42,23 +43,72 @@ def default_jobs() -> int:
     return max(1, min(MAX_JOBS, 3 * (os.cpu_count() or 1)))
 
 
-def verify(pages: list[str], *, clicks: tuple[str, ...] = (), plan=None, **options) -> VerifyReport:
+def verify(pages: list[str], *, clicks: tuple[str, ...] = (), plan=None, conditions=(),
+           **options) -> VerifyReport | ConditionsReport:
     """Load `pages` (files or URLs) in a browser routed to a fresh stand-in; see `run_visits`.
-    With `plan` (a path, or a loaded plan), the events its triggers fire on these pages are expected."""
+    With `plan` (a path, or a loaded plan), the events its triggers fire on these pages are expected.
+    With `conditions` (names, `_conditions.CONDITIONS`), the pages run once under each: see
+    `run_conditions`."""
     from klaviyo_snippets.generator import load_plan
 
+    names = _conditions_asked(conditions)
     with _engine(options) as engine:  # the driver boots while the pages and the plan are read
         visits, root = page_visits(pages, clicks)
         if plan is not None and not hasattr(plan, "events"):
             plan = load_plan(Path(plan))
+        if names:
+            return run_conditions(names, visits, engine, site=root, labels=list(pages), plan=plan,
+                                  consent=_plan_consent(plan), **options)
         return _run(visits, engine, site=root, labels=list(pages), plan=plan, **options)
 
 
-def verify_generated(out_dir: Path, plan_path: Path | None = None, **options) -> VerifyReport:
+def verify_generated(out_dir: Path, plan_path: Path | None = None, *, conditions=(),
+                     **options) -> VerifyReport | ConditionsReport:
     """Every event of a generated `out_dir`, each on its own storefront page; see `run_visits`."""
+    from klaviyo_snippets.generator.codegen import read_manifest
+
+    names = _conditions_asked(conditions)
     with _engine(options) as engine:
         visits, pages, plan = storefront(Path(out_dir), plan_path)
-        return _run(visits, engine, site=pages, labels=[v.url for v in visits], plan=plan, **options)
+        labels = [v.url for v in visits]
+        if names:
+            consent = read_manifest(Path(out_dir)).get("consent", _UNKNOWN)
+            return run_conditions(names, visits, engine, site=pages, labels=labels, plan=plan, consent=consent,
+                                  **options)
+        return _run(visits, engine, site=pages, labels=labels, plan=plan, **options)
+
+
+_UNKNOWN = "unknown"  # whether the plan asks for consent, when neither a plan nor a manifest says
+
+
+def _conditions_asked(names) -> tuple[str, ...]:
+    if isinstance(names, str):
+        names = (names,)
+    return conditions.condition_names(names or ())
+
+
+def _plan_consent(plan):
+    """The plan's `consent:` as the manifest records it (None: none), or _UNKNOWN without a plan."""
+    if plan is None:
+        return _UNKNOWN
+    consent = getattr(plan, "consent", None)
+    if consent is None or isinstance(consent, dict):
+        return consent
+    return {"signal": getattr(consent, "signal", None), "denied": getattr(consent, "denied", None)}
+
+
+def run_conditions(names, visits: list[Visit], engine, *, site, labels: list[str], consent=_UNKNOWN,
+                   **options) -> ConditionsReport:
+    """The visits once under each condition in `names`, each run reported apart. Under `spa` the
+    pages are one visit: the first loaded, each next one reached from it by client-side navigation."""
+    reports = []
+    for name in names:
+        todo = visits
+        if name == "spa" and len(visits) > 1:
+            todo = [dataclasses.replace(visits[0], then=tuple(visits[1:]))]
+        reports.append(_run(todo, engine, site=site, labels=labels, condition=name, consent=consent,
+                            step_labels={v.url: label for v, label in zip(visits, labels)}, **options))
+    return ConditionsReport(reports)
 
 
 def run_visits(visits: list[Visit], *, site=None, labels: list[str], identify: str | None = None,
@@ -90,7 +140,8 @@ def _run(visits: list[Visit], engine: Engine, *, site, labels: list[str], identi
          browser: str = "chromium", headed: bool = False, executable: str | None = None,
          timeout: float = 10.0, settings: StubSettings | None = None, expect=(), plan=None,
          allow_warnings: bool = False, allow_hosts=(), serve: dict | None = None,
-         jobs: int | None = None) -> VerifyReport:
+         jobs: int | None = None, condition: str | None = None, consent=_UNKNOWN,
+         step_labels: dict | None = None) -> VerifyReport:
     hosts = tuple(allowed_host(h) for h in allow_hosts)
     served = tuple((str(p), str(f)) for p, f in (served_prefix(f"{prefix}={folder}")
                                                  for prefix, folder in (serve or {}).items()))
@@ -99,9 +150,12 @@ def _run(visits: list[Visit], engine: Engine, *, site, labels: list[str], identi
             raise UserError(f"an expected event needs a name, got {name!r}", hint='e.g. --expect "Viewed Product"')
     lanes = jobs or min(default_jobs(), -(-len(visits) // PAGES_PER_LANE))
     lanes = max(1, min(lanes, len(visits)))
-    report = VerifyReport(browser=engine.choice.describe(), pages=labels, allow_warnings=allow_warnings, jobs=lanes)
+    report = VerifyReport(browser=engine.choice.describe(), pages=labels, allow_warnings=allow_warnings, jobs=lanes,
+                          condition=condition)
     setup = dict(site=site, identify=identify, allow_hosts=hosts, serve=served,
-                 triggers=tuple(plan_triggers(plan)) if plan is not None else ())
+                 triggers=tuple(plan_triggers(plan)) if plan is not None else (), condition=condition,
+                 page_origins=tuple(sorted({_origin(x.url) for v in visits for x in (v, *v.then)
+                                            if not x.url.startswith(SITE_ORIGIN + "/")})))
     todo: queue.Queue = queue.Queue()
     # The visits with clicks and submits first: they take longest (the page they go to is part
     # of them), and a long one last would keep the run waiting on one lane. Reported in order.
@@ -112,7 +166,8 @@ def _run(visits: list[Visit], engine: Engine, *, site, labels: list[str], identi
     stop = threading.Event()
     began = time.monotonic()
     workers = [_Lane(engine, setup, timeout=timeout, settings=settings,
-                     expect=tuple((n.strip(), "--expect") for n in expect)) for _ in range(lanes)]
+                     expect=tuple((n.strip(), "--expect") for n in expect), consent=consent,
+                     step_labels=step_labels or {}) for _ in range(lanes)]
     threads = [threading.Thread(target=w.run, args=(todo, results, errors, stop), name=f"klaviyo-snippets verify lane {i}",
                                 daemon=True) for i, w in enumerate(workers)]
     try:
@@ -139,14 +194,15 @@ class _Lane:
     page in the shared browser."""
 
     def __init__(self, engine: Engine, setup: dict, *, timeout: float, settings: StubSettings | None,
-                 expect: tuple) -> None:
+                 expect: tuple, consent=_UNKNOWN, step_labels: dict | None = None) -> None:
         self._engine, self._setup, self._timeout = engine, setup, timeout
         self._settings, self._expect = _own_settings(settings), expect
+        self._consent, self._step_labels = consent, step_labels or {}
 
     def run(self, todo: queue.Queue, results: dict, errors: list, stop: threading.Event) -> None:
         try:
             with StubKlaviyo(settings=self._settings) as stub, PageReports() as reports:
-                setup = PageSetup(stub_url=stub.url, **self._setup)
+                setup = PageSetup(stub_url=stub.url, mint=lambda key: _mint(stub, key), **self._setup)
                 page = LanePage(self._engine, reports, setup)
                 while not stop.is_set():  # the browser is closed with the driver, at the end
                     try:
@@ -170,8 +226,15 @@ class _Lane:
                last: bool) -> dict:
         reports.new_visit()
         began = time.monotonic()
+        marks: list[dict] = []
+
+        def step(kind: str, url: str, expected: int) -> None:  # on the driver's thread: the store locks
+            marks.append({"kind": kind, "url": url, "expected": expected, "events": len(stub.events()),
+                          "requests": max([r["id"] for r in stub.requests()], default=0),
+                          "diagnostics": len(stub.diagnostics()), "forwarded": len(page.state.forwarded())})
+
         try:
-            finished, state, ended = page.visit(visit, self._timeout)
+            finished, state, ended = page.visit(visit, self._timeout, step)
         except Interrupted:
             if not last:
                 raise
@@ -189,21 +252,57 @@ class _Lane:
                 "unsent": None if heard is None else heard[1],
                 "arrived": stub.store.counts()["requests"], "ended": ended,
             })
-        events, diagnostics = stub.events(), stub.diagnostics()
-        identifies = identify_rows(stub.requests())
-        expected = list(visit.expect) + list(state.expected) + list(self._expect)
+        events, diagnostics, requests = stub.events(), stub.diagnostics(), stub.requests()
+        identifies = identify_rows(requests)
         tag = {"visit": label}
-        return {
-            "events": [{**e, **tag} for e in events],
-            "identifies": [{**i, **tag} for i in identifies],
-            "diagnostics": [{**d, **tag} for d in diagnostics],
+        out = {
+            "events": [], "identifies": [], "diagnostics": [], "expectations": [],
             "blocked": [{**asdict(b), **tag} for b in state.blocked()],
             "not_found": [{**asdict(b), **tag} for b in state.not_found()],
             "page_errors": list(state.page_errors),
             "timed_out": timed_out,
-            "expectations": [{**tag, **x} for x in check_expectations(expected, events, identifies)],
             "forgotten": stub.store.counts()["forgotten"],
+            "condition_failures": [], "condition_notes": list(state.notes),
         }
+        # A visit of several pages (spa: each reached by client-side navigation) is reported page
+        # by page: what arrived between two navigations is the page's (each waited until idle).
+        pages = [m for m in marks if m["kind"] == "page"]
+        bounds = [{"events": 0, "requests": 0, "diagnostics": 0, "expected": 0, "url": visit.url}, *pages]
+        for i, start in enumerate(bounds):
+            end = bounds[i + 1] if i + 1 < len(bounds) else None
+            step_label = label if i == 0 else self._step_labels.get(start["url"], start["url"])
+            mine_events = events[start["events"]:end and end["events"]]
+            mine_ids = [i for i in identifies if i["request_id"] > start["requests"]
+                        and (end is None or i["request_id"] <= end["requests"])]
+            expected = (list(visit.expect) if i == 0 else []) + list(
+                state.expected[start["expected"]:end and end["expected"]]) + list(self._expect)
+            if self._setup.get("condition") == "consent-denied":  # the visitor refused: nothing may arrive
+                expected = []
+            step_tag = {"visit": step_label}
+            out["events"] += [{**e, **step_tag} for e in mine_events]
+            out["identifies"] += [{**x, **step_tag} for x in mine_ids]
+            out["diagnostics"] += [{**d, **step_tag} for d in diagnostics[start["diagnostics"]:end and end["diagnostics"]]]
+            out["expectations"] += [{**step_tag, **x} for x in check_expectations(expected, mine_events, mine_ids)]
+        condition = self._setup.get("condition")
+        if condition:
+            out["condition_failures"] = [{"condition": condition, **f} for f in conditions.judge(
+                condition, label=label, state=state, events=out["events"], requests=requests, marks=marks,
+                expectations=out["expectations"], consent=self._consent)]
+        return out
+
+
+def _mint(stub: StubKlaviyo, key: str) -> str:
+    """email-visit: the exchange id, for account `key`, of the profile the email went to, made in
+    the stand-in as Klaviyo has it (no request: nothing for the report to count)."""
+    profile, _ = stub.store.resolve_profile({"attributes": {"email": conditions.EMAIL}}, company=key)
+    return profile["exchange_ids"][key]
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _own_settings(settings: StubSettings | None) -> StubSettings | None:

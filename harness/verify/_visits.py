@@ -32,6 +32,7 @@ class Visit:
     url: str
     actions: tuple[tuple[str, str], ...] = ()
     expect: tuple[tuple[str, str], ...] = ()
+    then: tuple[Visit, ...] = ()  # spa: pages reached from this one by client-side navigation, in order
 
 
 def page_visits(pages: list[str], clicks: tuple[str, ...]) -> tuple[list[Visit], Path | None]:
@@ -162,6 +163,27 @@ def plan_triggers(plan) -> list[dict]:
                 out.append({"names": names, "kind": "datalayer", "event": trigger.event})
             elif trigger.kind in ("click", "submit"):
                 out.append({"names": names, "kind": trigger.kind, "selector": trigger.selector})
+            elif trigger.kind == "route":  # fire: {route: PATTERN} (docs/spa.md)
+                pattern = getattr(trigger, "path", None) or getattr(trigger, "route", None)
+                islands = [i for i in event.inputs if i != getattr(trigger, "input", None)]  # that one is the route's
+                out.append({"names": names, "kind": "route", "route": str(pattern), "islands": islands})
+    return out
+
+
+def route_expectations(triggers, found, url: str, where: str) -> list[tuple[str, str]]:
+    """After a client-side navigation to `url`: the events of the route triggers whose pattern
+    matches its path and whose data islands the page has (`found`, as `ISLANDS_PRESENT_JS`
+    reports them: it marks a route trigger's islands like a load trigger's)."""
+    from urllib.parse import urlsplit
+
+    from klaviyo_snippets.harness.verify._conditions import route_matches
+
+    out = []
+    for index in found if isinstance(found, list) else []:
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(triggers):
+            trigger = triggers[index]
+            if trigger["kind"] == "route" and route_matches(trigger["route"], urlsplit(url).path):
+                out += [(name, f"its route trigger {trigger['route']} on {where}") for name in trigger["names"]]
     return out
 
 
@@ -172,7 +194,7 @@ def plan_triggers(plan) -> list[dict]:
 ISLANDS_PRESENT_JS = """function (spec) {
   var out = [], layer = Array.isArray(window.dataLayer) ? window.dataLayer : [];
   for (var i = 0; i < spec.length; i++) {
-    var s = spec[i], all = s.kind === 'load';
+    var s = spec[i], all = s.kind === 'load' || s.kind === 'route';
     for (var j = 0; all && j < s.islands.length; j++) {
       all = !!document.querySelector('script[data-klaviyo="' + CSS.escape(s.islands[j]) + '"]');
     }

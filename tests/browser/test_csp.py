@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from klaviyo_snippets.generator.codegen import generate, preset_path
+from klaviyo_snippets.harness.verify import CSP_BINDING, CSP_SENTINEL, CSP_WATCH_JS, KLAVIYO_CSP_HOSTS, csp_policy
 from tests import bigcommerce_theme, shopify_theme, woocommerce_theme
 from tests.platform_pages import properties
 
@@ -43,33 +44,16 @@ REPO = Path(__file__).resolve().parents[2]
 GUIDE = json.loads((REPO / "tests" / "golden" / "guide" / "payloads.json").read_text(encoding="utf-8"))
 SHOPPER = "thomas.jefferson@example.com"
 NONCE = "q3Zx7LmT0bW9vR2k"  # a server makes a new one per response; a test page is one response
-SENTINEL = "https://csp-sentinel.invalid/probe.png"  # no policy allows it: the deliberate violation
-
-#: Klaviyo's documented hosts (developers.klaviyo.com, "Content Security Policy hosts for
-#: Klaviyo"), by directive; docs/csp.md says what each is for.
-KLAVIYO = {
-    "script-src": ("https://static.klaviyo.com", "https://static-tracking.klaviyo.com"),
-    "connect-src": ("https://a.klaviyo.com", "https://fast.a.klaviyo.com", "https://static-forms.klaviyo.com"),
-    "style-src": ("https://static-tracking.klaviyo.com", "https://fonts.googleapis.com"),
-    "font-src": ("https://fonts.gstatic.com",),
-    "img-src": ("https://d3k81ch9hvuctc.cloudfront.net",),
-}
+SENTINEL = CSP_SENTINEL  # no policy allows it: the deliberate violation
 
 
 def policy(kind: str, *, stand_in: str | None = None, without: str | None = None) -> str:
-    """The policy docs/csp.md gives: `kind` "nonce" or "allowlist"; `stand_in`: the stand-in's
-    origin added to connect-src (the Firefox lane); `without`: a host left out (negative tests)."""
-    script = [f"'nonce-{NONCE}'", "'strict-dynamic'"] if kind == "nonce" else ["'self'", *KLAVIYO["script-src"]]
-    directives = {
-        "default-src": ["'self'"],
-        "script-src": script,
-        **{name: ["'self'", *hosts] for name, hosts in KLAVIYO.items() if name != "script-src"},
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-    }
-    if stand_in:
-        directives["connect-src"].append(stand_in)
-    return "; ".join(f"{name} {' '.join(v for v in values if v != without)}" for name, values in directives.items())
+    """The policy docs/csp.md gives (the harness's `csp_policy`, with Klaviyo's documented hosts
+    `KLAVIYO_CSP_HOSTS`): `kind` "nonce" or "allowlist"; `stand_in`: the stand-in's origin added
+    to connect-src (the Firefox lane); `without`: a host left out (negative tests)."""
+    script = ([f"'nonce-{NONCE}'", "'strict-dynamic'"] if kind == "nonce"
+              else ["'self'", *KLAVIYO_CSP_HOSTS["script-src"]])
+    return csp_policy(script, connect=[stand_in] if stand_in else [], without=without)
 
 
 class Reports:
@@ -110,21 +94,16 @@ def reports():
     server.close()
 
 
-WATCH = """(function () {
-  var seen = window.__cspViolations = [];
-  document.addEventListener('securitypolicyviolation', function (e) {
-    seen.push({directive: e.effectiveDirective, blocked: e.blockedURI, disposition: e.disposition});
-  }, true);
-})();"""
-
-
 class Csp:
-    """Opens pages under a policy and counts the violations they cause."""
+    """Opens pages under a policy and counts the violations they cause (the harness's watcher,
+    `CSP_WATCH_JS`: an init script that tells each `securitypolicyviolation` through a binding)."""
 
     def __init__(self, page, shop, reports: Reports, browser_name: str, stub_url: str) -> None:
         self.page, self.shop, self.reports = page, shop, reports
         self.stand_in = stub_url.rstrip("/") if browser_name == "firefox" else None
-        page.add_init_script(WATCH)
+        self.told: list[dict] = []
+        page.expose_binding(CSP_BINDING, lambda source, violation: self.told.append(violation))
+        page.add_init_script(CSP_WATCH_JS)
 
     def policy(self, kind: str, *, without: str | None = None) -> str:
         return policy(kind, stand_in=self.stand_in, without=without)
@@ -152,7 +131,7 @@ class Csp:
         self.page.evaluate("(url) => { new Image().src = url; }", SENTINEL)
         deadline = time.monotonic() + timeout
         while True:
-            events = self.page.evaluate("() => window.__cspViolations")
+            events = [{k: v[k] for k in ("directive", "blocked", "disposition")} for v in self.told]
             reports = list(self.reports.received)
             mine = lambda blocked: "csp-sentinel.invalid" in (blocked or "")  # noqa: E731
             if sum(mine(e["blocked"]) for e in events) >= 1 and sum(mine(r.get("blocked-uri")) for r in reports) >= 1:

@@ -77,7 +77,7 @@ def render(plan: Plan, out_dir: Path, options: Options):
             NAME, "island.html.j2", notice=text, name=name, body=json_template(node, name, _HANDLEBARS),
             page=_PAGES[name])
     files[f"{PARTIALS}/install.html"] = render_template(
-        NAME, "install.html.j2", notice=text, script_url=SCRIPT_URL.format(key=key), asset=ASSET,
+        NAME, "install.html.j2", notice=text, script_url=SCRIPT_URL.format(key=key) if plan.onsite_load == "tag" else None, asset=ASSET,
         glue=GLUE if glue else None, islands=list(found), partials=PARTIALS.removeprefix("templates/"))
     files["klaviyo-snippets/README.md"] = render_template(
         NAME, "README.md.j2", notice=text, islands=list(found), partials=PARTIALS, asset=ASSET, key=key,

@@ -79,7 +79,7 @@ def render(plan: Plan, out_dir: Path, options: Options):
     glue = found.glue is not None or "cart" in islands
     added = found.glue and found.glue.function
     files["snippets/klaviyo-install.liquid"] = render_template(
-        NAME, "install.liquid.j2", notice=text, script_url=SCRIPT_URL.format(key=key), bundle=f"{BUNDLE}.min.js",
+        NAME, "install.liquid.j2", notice=text, script_url=SCRIPT_URL.format(key=key) if plan.onsite_load == "tag" else None, bundle=f"{BUNDLE}.min.js",
         glue=GLUE.rpartition("/")[2] if glue else None, islands=[(name, _PAGES[name][0]) for name in islands])
     if glue:
         files[GLUE] = glue_script(NAME, "cart.js.j2", text, added=added, label=found.glue and found.glue.label)

@@ -60,7 +60,7 @@ def render(plan: Plan, out_dir: Path, options: Options):
     reads_php = "array(" + ", ".join(f"{php_string(name)} => {_tree(found.islands[name])}" for name in islands) + ")"
     files[PLUGIN] = render_template(
         NAME, "klaviyo-snippets.php.j2", notice=text, version=version, version_php=php_string(version),
-        script_url_php=php_string(SCRIPT_URL.format(key=key)), glue=bool(glue), islands=islands, reads=reads_php)
+        script_url_php=php_string(SCRIPT_URL.format(key=key)) if plan.onsite_load == "tag" else None, glue=bool(glue), islands=islands, reads=reads_php)
     files["README.md"] = render_template(
         NAME, "README.md.j2", notice=text, key=key, glue=bool(glue), added=glue and glue.label,
         islands=islands or ["none"], events=[(e.label, fires(e, plan, glue)) for e in plan.events])
