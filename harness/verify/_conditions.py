@@ -380,6 +380,10 @@ CONSENT_CALL_JS = """(tracking) => {
   return 'called';
 }"""
 HAS_CONSENT_JS = "() => !!(window.klaviyoSnippets && typeof window.klaviyoSnippets.consent === 'function')"
+# `() => tracking`: the page's consent state as its own API tells it (false once refused).
+CONSENT_STATE_JS = """() => {
+  try { return window.klaviyoSnippets.consent().tracking; } catch (e) { return 'an error: ' + e; }
+}"""
 
 
 # -- judging a visit -------------------------------------------------------------------------------

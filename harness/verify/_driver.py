@@ -287,6 +287,14 @@ class LanePage:
             return False, state, "its browser was killed"
         return False, state, "its page was closed"
 
+    def close(self) -> None:
+        """Close the lane's context, if its browser is still the current one (a run of several
+        conditions keeps the browser: contexts left open slow each next run down)."""
+        if self._generation is not None and self._generation == self._engine.generation:
+            self._generation = None
+            with contextlib.suppress(Exception):
+                self._engine.call(self._context.close(), GRACE_SECONDS)
+
     # -- on the driver's loop -------------------------------------------------------------------
 
     async def _open(self) -> None:
@@ -412,9 +420,14 @@ class LanePage:
             if condition == "consent-granted-late":
                 if not await self._grant(page, state, navigations, deadline):
                     return False
-            if condition == "consent-denied" and not await page.evaluate(conditions.HAS_CONSENT_JS):
-                state.failures.append({"page": visit.url, "reason": "the page has no klaviyoSnippets.consent() "
-                                       "(the plan sets no consent:), so nothing waits for the visitor's decision"})
+            if condition == "consent-denied":
+                if not await page.evaluate(conditions.HAS_CONSENT_JS):
+                    state.failures.append({"page": visit.url, "reason": "the page has no klaviyoSnippets.consent() "
+                                           "(the plan sets no consent:), so nothing waits for the visitor's decision"})
+                elif (said := await page.evaluate(conditions.CONSENT_STATE_JS)) is not False:
+                    # An undecided page sends nothing either: without the refusal, nothing was shown.
+                    state.failures.append({"page": visit.url, "reason": "the refusal did not take: "
+                                           f"klaviyoSnippets.consent() says tracking is {json.dumps(said)}"})
             if not await self._act(page, visit, state, navigations, deadline):
                 return False
             for step in visit.then:  # spa: each next page by a client-side navigation

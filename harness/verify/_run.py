@@ -204,19 +204,23 @@ class _Lane:
             with StubKlaviyo(settings=self._settings) as stub, PageReports() as reports:
                 setup = PageSetup(stub_url=stub.url, mint=lambda key: _mint(stub, key), **self._setup)
                 page = LanePage(self._engine, reports, setup)
-                while not stop.is_set():  # the browser is closed with the driver, at the end
-                    try:
-                        index, (label, visit) = todo.get_nowait()
-                    except queue.Empty:
-                        break
-                    for attempt in range(RETRIES + 1):
+                try:
+                    while not stop.is_set():  # the browser is closed with the driver, at the end
                         try:
-                            results[index] = self._visit(stub, reports, page, visit, label, last=attempt == RETRIES)
+                            index, (label, visit) = todo.get_nowait()
+                        except queue.Empty:
                             break
-                        except Interrupted:
-                            continue
-                        finally:
-                            stub.reset()
+                        for attempt in range(RETRIES + 1):
+                            try:
+                                results[index] = self._visit(stub, reports, page, visit, label,
+                                                             last=attempt == RETRIES)
+                                break
+                            except Interrupted:
+                                continue
+                            finally:
+                                stub.reset()
+                finally:
+                    page.close()
                 stub.check()
         except BaseException as exc:  # noqa: BLE001 (raised on the caller's thread)
             errors.append(exc)
