@@ -101,7 +101,8 @@
  *   Y stop a held form's second submit event before any handler
  *   L [event name, handler] of each data layer trigger   Lq the data layer array taken up
  *   Dl take up window.dataLayer   Dx hand one push to L
- *   F make an event's function (and register its triggers; g: its page-load trigger; s: send)
+ *   F make an event's function (and register its triggers; g: its page-load trigger, g.z once
+ *     it fired; s: send)   Iq the page-load identifies   Ii run them before another event
  *   Os once per action (Ok: the sends made, by key)
  *   Ol add Klaviyo's onsite script (once; Ld: done)   Ow let it load per onsite_script.load (Lw)   Lh an
  *     interaction (Li: one came; Lv: their names)   Nc the bundle's CSP nonce
@@ -314,12 +315,26 @@
     setTimeout(h);
   }
 
+  // Identify first, as klaviyo.js does with its queue: before any other event is sent, the
+  // page-load identify runs if its data islands are on the page already. Otherwise an event sent
+  // before DOMContentLoaded while klaviyo.js already runs (a cached script; a delay-JS optimizer
+  // that runs it first) reaches it before identify and is dropped as anonymous.
+  var Iq = [];
+  function Ii() {
+    Iq.map(function (g) {
+      g.z || g.n.every(function (m) {
+        return d.querySelector('script[data-klaviyo="' + m + '"]');
+      }) && g();
+    });
+  }
+
   function F(c, n, p, t, al, q, o) {
     var m = c.split ? ["track", c] : c, l = m[1] || m[0];
     function s(v, k) {
       return k = w.klaviyo, v = m.concat([v]), k[m[0]] ? k[m[0]].apply(k, v.slice(1)) : (k.push(v), !0);
     }
     function f() {
+      m[0] != "identify" && Ii();
       var a = arguments, v, r = {now: Math.floor(new Date() / 1e3), page: {url: location.href, title: d.title}};
       n.map(function (e, i) {
         r[e] = a[i];
@@ -344,12 +359,12 @@
           (e = v.target.closest && v.target.closest(t[1])) && Nv(v, f.apply(S, J(n, l, 0, t[2], t[0] == "submit" ? O(v.target) : e)));
         }, !0);
       } else
-      d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", g) : g();
+      m[0] == "identify" && (g.n = n, Iq.push(g)), d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", g) : g();
     });
     function g(a) {
-      (a = J(n, l, 1)).every(function (x) {
+      g.z || (a = J(n, l, 1)).every(function (x) {
         return x != null;
-      }) && f.apply(S, a);
+      }) && (g.z = 1, f.apply(S, a));
     }
     return f;
   }

@@ -215,6 +215,8 @@ def plan_features(events) -> dict:
         "has_submit": "submit" in kinds, "has_dom": bool(kinds & {"click", "submit"}),
         "has_datalayer": "datalayer" in kinds, "has_once": any(event.once is not None for event in events),
         # route views: a route trigger, or once per view (once: {per: view})
+        # an identify read from a data island on page load: it goes before any other event
+        "has_early_identify": any(e.method == "identify" and any(t.kind == "load" for t in e.triggers) for e in events),
         "has_route": "route" in kinds, "has_views": "route" in kinds or any(e.once and not e.once[1] for e in events),
         # ISO 4217's digits for the codes that do not have 2, when a plan reads a page's code
         "currencies": js_literal(MINOR_DIGITS) if currencies else None,
