@@ -9,7 +9,8 @@ does to the page and requires of it. docs/conditions.md is the user's page for t
   and Klaviyo's documented hosts (docs/csp.md); any violation fails, naming what was blocked.
 * `spa`: the pages are reached by client-side navigation (`SPA_NAVIGATE_JS`), not loads.
 * `delayed-scripts`: the page's scripts are rewritten as WP Rocket's "Delay JavaScript
-  execution" does (`delay_scripts`) and run on one interaction after load; each event once.
+  execution" does (`delay_scripts`, the model in `_optimizers`, which the tests use too) and run
+  on an interaction after load; each event once.
 * `consent-denied`, `consent-granted-late`: `klaviyoSnippets.consent({tracking: ...})`.
 
 Everything here is data and text (JS, HTML rewrites, policies): the driver (`_driver`) applies
@@ -20,13 +21,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
 from klaviyo_snippets.generator.errors import UserError
+from klaviyo_snippets.harness.verify._optimizers import wp_rocket
 
 @dataclass(frozen=True)
 class Condition:
@@ -73,10 +74,10 @@ CONDITIONS: dict[str, Condition] = {c.name: c for c in (
         "docs/spa.md"),
     Condition(
         "delayed-scripts",
-        "rewrote the page's scripts as WP Rocket's \"Delay JavaScript execution\" does (type="
-        "\"rocketlazyloadscript\", src in data-rocket-src; data islands untouched) and made one "
-        "interaction (a mouse move) after load, which runs them in order and replays DOMContentLoaded "
-        "and load",
+        "rewrote the page's scripts as WP Rocket 3.17's \"Delay JavaScript execution\" does (type="
+        "\"text/rocketlazyloadscript\", src in data-rocket-src; data islands untouched; its loader first "
+        "in the head) and moved the mouse after load (WP Rocket ignores the first move), which runs them "
+        "in order, async ones too, and replays DOMContentLoaded, load and the held user events",
         "an event was lost or sent twice when the page's scripts ran late, after the page had loaded",
         "keep the generated code's calls behind install.html (the klaviyo queue), or exclude "
         "klaviyo-snippets and klaviyo.js from the optimizer",
@@ -264,93 +265,15 @@ def route_matches(pattern: str, path: str) -> bool:
 
 # -- delayed-scripts -------------------------------------------------------------------------------
 
-DELAY_TYPE = "rocketlazyloadscript"
-_SCRIPT_TAG = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
-_SCRIPT_END = re.compile(r"</script\s*>", re.IGNORECASE)
-_TYPE_ATTR = re.compile(r"""\stype\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
-_SRC_ATTR = re.compile(r"""(\s)src(\s*=)""", re.IGNORECASE)
-
-# The optimizer's own inline script, not delayed: on the first interaction (WP Rocket's list of
-# events) it runs the delayed scripts in document order, each as a new script element (an
-# external one waited for, unless it is async), with document.readyState "loading" meanwhile, then "interactive" and
-# DOMContentLoaded, then "complete" and load, as WP Rocket's RocketLazyLoadScripts replays them.
-DELAY_RUNTIME_JS = """(function (w, d, type) {
-  var events = ['keydown', 'mousedown', 'mousemove', 'touchmove', 'touchstart', 'touchend', 'wheel'], state = 'loading', started = false;
-  function on(add) { for (var i = 0; i < events.length; i++) { w[add ? 'addEventListener' : 'removeEventListener'](events[i], go, {passive: true}); } }
-  function run(list, i, done) {
-    if (i >= list.length) { done(); return; }
-    var old = list[i], s = d.createElement('script'), src = old.getAttribute('data-rocket-src');
-    for (var j = 0; j < old.attributes.length; j++) {
-      var a = old.attributes[j];
-      if (a.name !== 'type' && a.name !== 'data-rocket-src' && a.name !== 'data-rocket-type') { s.setAttribute(a.name, a.value); }
-    }
-    if (old.getAttribute('data-rocket-type')) { s.type = old.getAttribute('data-rocket-type'); }
-    if (src && old.hasAttribute('async')) {  // an async script is not waited for, as WP Rocket loads them
-      s.src = src;
-      old.parentNode.replaceChild(s, old);
-      run(list, i + 1, done);
-    } else if (src) {
-      s.async = false;
-      s.onload = s.onerror = function () { run(list, i + 1, done); };
-      s.src = src;
-      old.parentNode.replaceChild(s, old);
-    } else {
-      s.text = old.text;
-      old.parentNode.replaceChild(s, old);
-      run(list, i + 1, done);
-    }
-  }
-  function go() {
-    if (started) { return; }
-    started = true;
-    on(false);
-    Object.defineProperty(d, 'readyState', {configurable: true, get: function () { return state; }});
-    run([].slice.call(d.querySelectorAll('script[type="' + type + '"]')), 0, function () {
-      state = 'interactive';
-      d.dispatchEvent(new Event('readystatechange'));
-      d.dispatchEvent(new Event('DOMContentLoaded', {bubbles: true}));
-      setTimeout(function () {
-        state = 'complete';
-        d.dispatchEvent(new Event('readystatechange'));
-        w.dispatchEvent(new Event('load'));
-        delete d.readyState;
-      }, 0);
-    });
-  }
-  on(true);
-})(window, document, %s);""" % json.dumps(DELAY_TYPE)
+DELAY_TYPE = "text/rocketlazyloadscript"
 
 
 def delay_scripts(html: bytes) -> bytes:
-    """`html` as a delay-JS optimizer serves it: every script that would run gets
-    type="rocketlazyloadscript" (its own type kept in data-rocket-type) and its src moved to
-    data-rocket-src; data blocks (JSON islands) are left as they are; the optimizer's runtime
-    goes first in the head."""
-    text = html.decode("utf-8", "replace")
-    out, at = [], 0
-    for tag in _SCRIPT_TAG.finditer(text):
-        if tag.start() < at:  # inside a script's text
-            continue
-        attrs = tag.group(1)
-        found = _TYPE_ATTR.search(attrs)
-        kind = None if found is None else next(g for g in found.groups() if g is not None)
-        if _is_javascript(kind):
-            attrs = _TYPE_ATTR.sub("", attrs) if found else attrs
-            if kind and kind.strip().lower() == "module":
-                attrs += ' data-rocket-type="module"'
-            attrs = _SRC_ATTR.sub(r"\1data-rocket-src\2", attrs)
-            out.append(text[at:tag.start()] + f'<script type="{DELAY_TYPE}"{attrs}>')
-        else:
-            out.append(text[at:tag.end()])
-        end = _SCRIPT_END.search(text, tag.end())
-        at = tag.end() if end is None else end.start()
-        out.append(text[tag.end():at])
-    out.append(text[at:])
-    rewritten = "".join(out)
-    runtime = f"<script>{DELAY_RUNTIME_JS}</script>"
-    head = re.search(r"<head\b[^>]*>", rewritten, re.IGNORECASE)
-    where = head.end() if head else 0
-    return (rewritten[:where] + runtime + rewritten[where:]).encode()
+    """`html` as WP Rocket's "Delay JavaScript execution" serves it (3.17+, `_optimizers`): every
+    script that would run gets type="text/rocketlazyloadscript" (its own type kept in
+    data-rocket-type), its src moved to data-rocket-src; data blocks (JSON islands) are left as
+    they are; WP Rocket's loader goes first in the head."""
+    return wp_rocket(html.decode("utf-8", "replace")).encode()
 
 
 # -- consent ---------------------------------------------------------------------------------------

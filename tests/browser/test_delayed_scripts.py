@@ -4,7 +4,7 @@ item 4), in every browser lane, against the stand-in Klaviyo.
 The page: a product page with the generated install.html in its head (the klaviyo object
 loader and the bundle, inline, then Klaviyo's `<script async>` tag), the customer and product
 data islands, and a theme script whose Add to cart button calls `klaviyoSnippets.addedToCart`.
-The optimizers (tests/browser/optimizers/) rewrite that page as the real ones do on the server
+The optimizers (harness/verify/_optimizers/) rewrite that page as the real ones do on the server
 and run the page with their real loader's behaviour:
 
 * WP Rocket's "Delay JavaScript execution" (every script delayed, or our bundle excluded so
@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from klaviyo_snippets.generator import generate
-from tests.browser.optimizers import flying_scripts, wp_rocket
+from klaviyo_snippets.harness.verify._optimizers import flying_scripts, wp_rocket
 
 pytestmark = pytest.mark.browser
 

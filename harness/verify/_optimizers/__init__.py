@@ -1,6 +1,7 @@
 """Script optimizers that delay a page's scripts until the first interaction, reproduced for
-tests: each rewrites the page's HTML as the real one does on the server, and puts its real
-loader's behaviour (a JS file beside this one) where the real one prints its loader.
+`verify --condition delayed-scripts` and the tests: each rewrites the page's HTML as the real one
+does on the server, and puts its real loader's behaviour (a JS file beside this one) where the
+real one prints its loader.
 
 * `wp_rocket(html, exclusions)`: WP Rocket's "Delay JavaScript execution" (3.17+:
   inc/Engine/Optimization/DelayJS/HTML.php and RocketLazyLoadScripts 2.0.5, wp-rocket.js).
@@ -55,8 +56,8 @@ def wp_rocket(html: str, exclusions: tuple[str, ...] = ()) -> str:
 
     rewritten = SCRIPT.sub(replace, html)
     head = re.search(r"<head\b[^>]*>", rewritten, re.I)
-    assert head, "WP Rocket prints its loader in <head>: the page has none"
-    return f"{rewritten[:head.end()]}<script>{_loader('wp-rocket.js')}</script>{rewritten[head.end():]}"
+    at = head.end() if head else 0  # WP Rocket prints its loader first in <head>
+    return f"{rewritten[:at]}<script>{_loader('wp-rocket.js')}</script>{rewritten[at:]}"
 
 
 def flying_scripts(html: str, include: tuple[str, ...], timeout: float = 5) -> str:
