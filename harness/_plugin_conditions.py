@@ -28,6 +28,7 @@ import pytest
 
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.harness import verify
+from klaviyo_snippets.harness.verify import conditions
 from klaviyo_snippets.harness.browser import IDLE_JS, SITE_ORIGIN
 
 MARKER = "klaviyo_conditions"
@@ -85,16 +86,16 @@ class ConditionRun:
         self._marks: list[dict] = []  # consent-granted-late: the grant, as verify marks it
         self._granted = False
         if name == "csp-strict":
-            context.expose_binding(verify.CSP_BINDING, self._violation)
-            context.add_init_script(verify.CSP_WATCH_JS)
+            context.expose_binding(conditions.CSP_BINDING, self._violation)
+            context.add_init_script(conditions.CSP_WATCH_JS)
             # Firefox's onsite script posts straight to the stand-in (docs/design.md, "Browsers").
             connect = [_origin(stub.url)] if browser_name == "firefox" else []
-            routing.page_filter = lambda url, body: (body, {"Content-Security-Policy": verify.csp_for(
+            routing.page_filter = lambda url, body: (body, {"Content-Security-Policy": conditions.csp_for(
                 body, connect=connect)[0]})
         elif name == "delayed-scripts":
-            routing.page_filter = lambda url, body: (verify.delay_scripts(body), {})
+            routing.page_filter = lambda url, body: (conditions.delay_scripts(body), {})
         elif name == "consent-denied":
-            context.add_init_script(verify.CONSENT_DENY_JS)
+            context.add_init_script(conditions.CONSENT_DENY_JS)
 
     def __repr__(self) -> str:
         return f"<klaviyo_condition {self.name}>"
@@ -115,7 +116,7 @@ class ConditionRun:
         self._page = page
         self._visit.url = self._visit.url or url
         if soft:
-            status = page.evaluate(verify.SPA_NAVIGATE_JS, url)
+            status = page.evaluate(conditions.SPA_NAVIGATE_JS, url)
             if status != 200:
                 raise AssertionError(f"{url} answered {status} when fetched for a client-side navigation")
             return page
@@ -137,7 +138,7 @@ class ConditionRun:
             self._marks.append({"kind": "grant", "url": page.url,
                                 "requests": max([r["id"] for r in self._stub.requests()], default=0),
                                 "forwarded": len(self._routing.forwarded)})
-            if page.evaluate(verify.CONSENT_CALL_JS, True) != "called":
+            if page.evaluate(conditions.CONSENT_CALL_JS, True) != "called":
                 self._fail(page.url, "the page has no klaviyoSnippets.consent() (the plan sets no consent:), so "
                                      "there was no consent to grant")
         if self.name == "consent-denied":
@@ -161,14 +162,14 @@ class ConditionRun:
             _idle(page, timeout)
             if self.name == "csp-strict":
                 self._count_violations(page)
-            if self.name == "consent-denied" and not page.evaluate(verify.HAS_CONSENT_JS):
+            if self.name == "consent-denied" and not page.evaluate(conditions.HAS_CONSENT_JS):
                 self._fail(self._visit.url, "the page has no klaviyoSnippets.consent() (the plan sets no consent:), "
                                             "so nothing waits for the visitor's decision")
         if self.name == "consent-granted-late" and not self._granted:
             self._fail(self._visit.url, "the visitor never granted: call klaviyo_shop.settle() once the page has "
                                         "run (it checks nothing was sent, then grants and waits)")
         events = self._events()
-        found = verify.judge_condition(self.name, label=self._pages[0]["url"], state=self._visit, events=events,
+        found = conditions.judge(self.name, label=self._pages[0]["url"], state=self._visit, events=events,
                                        requests=self._stub.requests(), marks=self._marks, expectations=[],
                                        consent="unknown")
         found += self._own_checks(events)
@@ -221,7 +222,7 @@ class ConditionRun:
         if _origin(page.url) != SITE_ORIGIN:  # not a page the policy was served with
             return
         mine = lambda v: "csp-sentinel.invalid" in v["blocked"]  # noqa: E731
-        page.evaluate("(u) => { new Image().src = u; }", verify.CSP_SENTINEL)
+        page.evaluate("(u) => { new Image().src = u; }", conditions.CSP_SENTINEL)
         waited = 0.0
         while not any(mine(v) for v in self._visit.violations):
             if waited >= SENTINEL_SECONDS:
@@ -235,14 +236,14 @@ class ConditionRun:
     def _email_link(self, url: str, html: str) -> str:
         """`url` with the `_kx` of a profile of the account the page's klaviyo.js names, made in
         the stand-in as Klaviyo has it (verify's `_mint`)."""
-        key = verify.account_key(html)
+        key = conditions.account_key(html)
         if key is None:
             self._fail(url, "its HTML loads no Klaviyo onsite script (…/onsite/js/<KEY>/klaviyo.js): there is no "
                             "account to make the link's exchange id for, so the page was opened without one")
             return url
-        profile, _ = self._stub.store.resolve_profile({"attributes": {"email": verify.EMAIL_VISIT_PROFILE}},
+        profile, _ = self._stub.store.resolve_profile({"attributes": {"email": conditions.EMAIL}},
                                                       company=key)
-        return verify.with_exchange_id(url, profile["exchange_ids"][key])
+        return conditions.with_exchange_id(url, profile["exchange_ids"][key])
 
 
 def _idle(page, timeout: float) -> None:

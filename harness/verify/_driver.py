@@ -38,7 +38,7 @@ from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.harness.browser import (
     HARNESS_GLOBAL, IDLE_JS, PENDING_JS, context_options, identify_script, route_to_stub_async,
 )
-from klaviyo_snippets.harness.verify import _conditions as conditions
+from klaviyo_snippets.harness.verify import conditions
 from klaviyo_snippets.harness.verify._engine import (
     GRACE_SECONDS, LAUNCH_SECONDS, NOTHING, Engine,
 )
@@ -192,7 +192,7 @@ class VisitState:
     blocked_from: int = 0
     not_found_from: int = 0
     forwarded_from: int = 0
-    # Under a condition (`_conditions`): what it found wrong ({"page", "reason"}), the CSP
+    # Under a condition (`conditions`): what it found wrong ({"page", "reason"}), the CSP
     # violations the pages told, notes on what was done, and `step(url)`, called as a
     # client-side navigation (spa) begins, to split the visit's records by page.
     failures: list[dict] = field(default_factory=list)
@@ -221,7 +221,7 @@ class PageSetup:
     allow_hosts: tuple[str, ...] = ()
     serve: tuple[tuple[str, str], ...] = ()
     triggers: tuple = ()  # the plan's, as `plan_triggers` gives them: for expectations
-    condition: str | None = None  # one of `_conditions.CONDITIONS`
+    condition: str | None = None  # one of `conditions.CONDITIONS`
     mint: object = None  # email-visit: account key -> an exchange id of the visitor for it
     page_origins: tuple[str, ...] = ()  # of URL pages (not the storefront's): csp-strict, delayed-scripts
 

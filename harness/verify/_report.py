@@ -73,7 +73,7 @@ class VerifyReport:
     allow_warnings: bool = False
     jobs: int = 1
     seconds: float | None = None
-    condition: str | None = None  # the condition the pages ran under (`_conditions`), if any
+    condition: str | None = None  # the condition the pages ran under (`conditions`), if any
     condition_failures: list[dict] = field(default_factory=list)  # {"visit", "condition", "page", "reason"}
     condition_notes: list[str] = field(default_factory=list)  # what the condition did, page by page
 
@@ -201,7 +201,7 @@ class VerifyReport:
         return lines
 
     def _condition_lines(self) -> list[str]:
-        from klaviyo_snippets.harness.verify._conditions import CONDITIONS
+        from klaviyo_snippets.harness.verify.conditions import CONDITIONS
 
         c = CONDITIONS[self.condition]
         lines = [_wrapped(f"Condition {c.name}: {c.did}.", 2)]
@@ -317,7 +317,7 @@ def identify_rows(requests: list[dict]) -> list[dict]:
 
 
 def _condition_dict(name: str) -> dict:
-    from klaviyo_snippets.harness.verify._conditions import CONDITIONS
+    from klaviyo_snippets.harness.verify.conditions import CONDITIONS
 
     return CONDITIONS[name].to_dict()
 

@@ -23,7 +23,7 @@ from klaviyo_snippets.harness.browser import SITE_ORIGIN, allowed_host, choose_b
 from klaviyo_snippets.harness.standin import RateLimits, StubKlaviyo, StubSettings
 from klaviyo_snippets.harness.verify._driver import SILENT_SECONDS, Interrupted, LanePage, PageReports, PageSetup
 from klaviyo_snippets.harness.verify._engine import Engine
-from klaviyo_snippets.harness.verify import _conditions as conditions
+from klaviyo_snippets.harness.verify import conditions
 from klaviyo_snippets.harness.verify._report import ConditionsReport, VerifyReport, identify_rows
 from klaviyo_snippets.harness.verify._visits import (
     Visit, check_expectations, page_visits, plan_triggers, storefront,
@@ -47,7 +47,7 @@ def verify(pages: list[str], *, clicks: tuple[str, ...] = (), plan=None, conditi
            **options) -> VerifyReport | ConditionsReport:
     """Load `pages` (files or URLs) in a browser routed to a fresh stand-in; see `run_visits`.
     With `plan` (a path, or a loaded plan), the events its triggers fire on these pages are expected.
-    With `conditions` (names, `_conditions.CONDITIONS`), the pages run once under each: see
+    With `conditions` (names, `conditions.CONDITIONS`), the pages run once under each: see
     `run_conditions`."""
     from klaviyo_snippets.generator import load_plan
 

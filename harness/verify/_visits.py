@@ -176,7 +176,7 @@ def route_expectations(triggers, found, url: str, where: str) -> list[tuple[str,
     reports them: it marks a route trigger's islands like a load trigger's)."""
     from urllib.parse import urlsplit
 
-    from klaviyo_snippets.harness.verify._conditions import route_matches
+    from klaviyo_snippets.harness.verify.conditions import route_matches
 
     out = []
     for index in found if isinstance(found, list) else []:

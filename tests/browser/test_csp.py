@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from klaviyo_snippets.generator.codegen import generate, preset_path
-from klaviyo_snippets.harness.verify import CSP_BINDING, CSP_SENTINEL, CSP_WATCH_JS, KLAVIYO_CSP_HOSTS, csp_policy
+from klaviyo_snippets.harness.verify.conditions import CSP_BINDING, CSP_SENTINEL, CSP_WATCH_JS, KLAVIYO_CSP_HOSTS, csp_policy
 from tests import bigcommerce_theme, shopify_theme, woocommerce_theme
 from tests.platform_pages import properties
 

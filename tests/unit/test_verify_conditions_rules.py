@@ -11,8 +11,10 @@ import pytest
 
 from klaviyo_snippets.generator.errors import UserError
 from klaviyo_snippets.harness.cli import main
-from klaviyo_snippets.harness.verify import CONDITIONS, ConditionsReport, VerifyReport, condition_names, csp_for, delay_scripts
-from klaviyo_snippets.harness.verify._conditions import account_key, judge, route_matches, with_exchange_id
+from klaviyo_snippets.harness.verify import CONDITIONS, ConditionsReport, VerifyReport, condition_names
+from klaviyo_snippets.harness.verify.conditions import (
+    account_key, csp_for, delay_scripts, judge, route_matches, with_exchange_id,
+)
 from klaviyo_snippets.harness.verify._driver import VisitState
 
 
