@@ -234,6 +234,10 @@ def _explain(err, data: Any) -> _Found:
     if last == "per" and validator == "const":
         return _Found(f"once.per can only be view, not {json.dumps(err.instance, default=str)[:40]}", ptr,
                       "per: view (once per route view of a single-page app), or within: SECONDS")
+    if validator == "oneOf" and last == "require" and "consent" in parts:
+        return _Found(f"{json.dumps(err.instance, default=str)[:60]} is not what consent requires", ptr,
+                      "one name or a list of names (letters, digits, - and _): require: C0004, "
+                      "require: [analytics, marketing], require: [analytics_storage]")
     if validator == "oneOf" and last == "datalayer":
         return _Found(f"{json.dumps(err.instance, default=str)[:60]} is not a data layer trigger", ptr,
                       "name the pushed event (datalayer: view_item), or bind it to an input "

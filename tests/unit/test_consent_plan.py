@@ -74,6 +74,8 @@ def test_settings_and_their_defaults(tmp_path, settings, load, consent):
                                         "  hint: use one of: api, shopify, google, onetrust, cookie\n"),
     ("consent: {signal: api, denied: forms}", "'forms' is not allowed here\n  hint: use one of: nothing, forms-only\n"),
     ("onsite_script: {load: lazy}", "'lazy' is not allowed here\n  hint: use one of: tag, now, idle, interaction\n"),
+    ("consent: {signal: onetrust, require: 5}", "at /consent/require: 5 is not what consent requires\n"
+                                                "  hint: one name or a list of names (letters, digits, - and _)"),
 ])
 def test_a_wrong_setting_says_where_and_how_to_fix_it(tmp_path, capsys, settings, message):
     assert main(["generate", "--plan", str(write(tmp_path, settings)), "--out", str(tmp_path / "out")]) == 2
